@@ -1,0 +1,39 @@
+# Set-up on a fresh Debian 12 machine, as root:  make demo   and   make test
+BUILD ?= build
+JOBS ?= 2
+CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPODNET_WERROR=ON
+
+.PHONY: all deps build demo test unit integration bench format lint clean
+
+all: build
+
+deps:
+	./scripts/install-deps
+
+build: deps
+	cmake -S . -B $(BUILD) $(CMAKE_FLAGS) >/dev/null
+	cmake --build $(BUILD) -j $(JOBS)
+
+demo: build
+	./scripts/demo $(BUILD)/bin
+
+test: build
+	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS)
+
+unit: build
+	ctest --test-dir $(BUILD) --output-on-failure -L unit
+
+integration: build
+	ctest --test-dir $(BUILD) --output-on-failure -L integration
+
+bench: build
+	./bench/run $(BUILD)/bin
+
+format:
+	git ls-files '*.cpp' '*.hpp' '*.c' | xargs clang-format -i
+
+lint:
+	git ls-files '*.cpp' '*.hpp' '*.c' | xargs clang-format --dry-run --Werror
+
+clean:
+	rm -rf $(BUILD)

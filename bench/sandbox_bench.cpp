@@ -1,0 +1,228 @@
+// Sandbox create/rm cost: podnet's C++ API and CLI beside the kernel floor, in one run.
+//
+//   podnet-bench-sandbox BIN_DIR OUT.json [N]      (bench/run calls it in private namespaces)
+//
+// Each round creates N sandboxes (all alive at once, so growth with N shows), then removes
+// them, for the floor (bench/floor.c), the API and the CLI in turn; rounds alternate so drift
+// on this shared machine hits all three alike.
+
+#include <fcntl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "common/fs.hpp"
+#include "common/process.hpp"
+#include "podnet/runtime.hpp"
+
+using nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+double ms_since(Clock::time_point t0) {
+    return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+}
+
+struct Samples {
+    std::vector<double> create, remove;
+};
+
+double percentile(std::vector<double> v, double p) {
+    if (v.empty()) return 0;
+    std::sort(v.begin(), v.end());
+    size_t i = static_cast<size_t>(p * static_cast<double>(v.size() - 1) + 0.5);
+    return v[std::min(i, v.size() - 1)];
+}
+
+json stats(const std::vector<double>& v) {
+    return {{"median_ms", percentile(v, 0.5)}, {"p99_ms", percentile(v, 0.99)},
+            {"samples", v.size()}};
+}
+
+// Run argv, return stdout; exit on failure.
+std::string run_capture(const std::vector<std::string>& argv) {
+    int fds[2];
+    if (::pipe(fds) != 0) std::exit(1);
+    pid_t pid = ::fork();
+    if (pid == 0) {
+        ::dup2(fds[1], 1);
+        ::close(fds[0]);
+        std::vector<char*> args;
+        for (auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+        args.push_back(nullptr);
+        ::execv(args[0], args.data());
+        ::_exit(127);
+    }
+    ::close(fds[1]);
+    std::string out;
+    char buf[4096];
+    ssize_t n;
+    while ((n = ::read(fds[0], buf, sizeof buf)) > 0) out.append(buf, static_cast<size_t>(n));
+    ::close(fds[0]);
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        std::fprintf(stderr, "bench: %s failed\n", argv[0].c_str());
+        std::exit(1);
+    }
+    return out;
+}
+
+// fork + exec + wait, silenced; the time of a whole command.
+double timed_exec(const std::vector<std::string>& argv) {
+    auto t0 = Clock::now();
+    pid_t pid = ::fork();
+    if (pid == 0) {
+        int devnull = ::open("/dev/null", O_WRONLY);
+        ::dup2(devnull, 1);
+        std::vector<char*> args;
+        for (auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+        args.push_back(nullptr);
+        ::execv(args[0], args.data());
+        ::_exit(127);
+    }
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    double ms = ms_since(t0);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        std::fprintf(stderr, "bench: %s exited with %d\n", argv[0].c_str(), status);
+        std::exit(1);
+    }
+    return ms;
+}
+
+void floor_round(const std::string& bin, int n, Samples& s) {
+    std::string dir = "/tmp/bench-floor";
+    (void)podnet::make_dirs(dir, 0700);
+    std::string out = run_capture({bin + "/podnet-bench-floor", dir, std::to_string(n)});
+    char kind[16];
+    long long ns = 0;
+    size_t pos = 0;
+    while (pos < out.size()) {
+        size_t end = out.find('\n', pos);
+        if (std::sscanf(out.c_str() + pos, "%15s %lld", kind, &ns) == 2)
+            (std::string(kind) == "create" ? s.create : s.remove)
+                .push_back(static_cast<double>(ns) / 1e6);
+        pos = end == std::string::npos ? out.size() : end + 1;
+    }
+}
+
+long pause_rss_kib = 0;
+
+void api_round(const std::string& bin, int n, Samples& s, std::vector<double>& ordered) {
+    podnet::Config config;
+    podnet::place_under_root(config, "/tmp/bench-api");
+    config.pause_binary = bin + "/podnet-pause";
+    auto rt = podnet::Runtime::open(config);
+    if (!rt) {
+        std::fprintf(stderr, "bench: %s\n", rt.error().message.c_str());
+        std::exit(1);
+    }
+    std::vector<std::string> ids;
+    for (int i = 0; i < n; ++i) {
+        auto t0 = Clock::now();
+        auto info = rt->create_sandbox({});
+        double ms = ms_since(t0);
+        if (!info) {
+            std::fprintf(stderr, "bench: %s\n", info.error().message.c_str());
+            std::exit(1);
+        }
+        s.create.push_back(ms);
+        ordered.push_back(ms);
+        ids.push_back(info->id);
+        if (i == 0) {
+            auto status = podnet::read_file("/proc/" + std::to_string(info->pause_pid) + "/status");
+            auto at = status ? status->find("VmRSS:") : std::string::npos;
+            if (at != std::string::npos) pause_rss_kib = std::strtol(status->c_str() + at + 6, nullptr, 10);
+        }
+    }
+    for (const auto& id : ids) {
+        auto t0 = Clock::now();
+        auto r = rt->remove_sandbox(id, true);
+        s.remove.push_back(ms_since(t0));
+        if (!r) {
+            std::fprintf(stderr, "bench: %s\n", r.error().message.c_str());
+            std::exit(1);
+        }
+    }
+}
+
+void cli_round(const std::string& bin, int n, Samples& s) {
+    std::string podnet = bin + "/podnet";
+    for (int i = 0; i < n; ++i)
+        s.create.push_back(timed_exec({podnet, "--root", "/tmp/bench-cli", "sandbox", "create",
+                                       "--name", "c" + std::to_string(i)}));
+    for (int i = 0; i < n; ++i)
+        s.remove.push_back(timed_exec(
+            {podnet, "--root", "/tmp/bench-cli", "sandbox", "rm", "-f", "c" + std::to_string(i)}));
+}
+
+double mean(const std::vector<double>& v, size_t from, size_t count) {
+    double sum = 0;
+    for (size_t i = from; i < from + count; ++i) sum += v[i];
+    return sum / static_cast<double>(count);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    if (argc < 3) {
+        std::fprintf(stderr, "usage: podnet-bench-sandbox BIN_DIR OUT.json [N]\n");
+        return 2;
+    }
+    std::string bin = argv[1];
+    int n = argc > 3 ? std::atoi(argv[3]) : 200;
+    constexpr int rounds = 2;
+    Samples floor, api, cli;
+    std::vector<std::vector<double>> api_ordered(rounds);
+    std::vector<double> fork_exec;
+    for (int round = 0; round < rounds; ++round) {
+        floor_round(bin, n, floor);
+        api_round(bin, n, api, api_ordered[static_cast<size_t>(round)]);
+        cli_round(bin, n, cli);
+        for (int i = 0; i < 50; ++i) fork_exec.push_back(timed_exec({"/bin/true"}));
+    }
+    // Growth: the 10 creates around the first vs around the N-th, per round, averaged.
+    double first = 0, last = 0;
+    for (const auto& o : api_ordered) {
+        first += mean(o, 0, 10) / rounds;
+        last += mean(o, o.size() - 10, 10) / rounds;
+    }
+    double floor_create = percentile(floor.create, 0.5);
+    double floor_teardown = percentile(floor.remove, 0.5);
+    json out = {
+        {"benchmark", "sandbox create/rm, no network"},
+        {"sandboxes_per_round", n},
+        {"rounds", rounds},
+        {"date", podnet::now_rfc3339()},
+        {"floor", {{"create", stats(floor.create)}, {"teardown", stats(floor.remove)}}},
+        {"api", {{"create", stats(api.create)}, {"rm", stats(api.remove)}}},
+        {"cli", {{"create", stats(cli.create)}, {"rm", stats(cli.remove)}}},
+        {"fork_exec_true", stats(fork_exec)},
+        {"api_create_first10_mean_ms", first},
+        {"api_create_last10_mean_ms", last},
+        {"pause_rss_kib", pause_rss_kib},
+        {"ratios",
+         {{"api_create_vs_floor", percentile(api.create, 0.5) / floor_create},
+          {"api_rm_vs_floor_teardown", percentile(api.remove, 0.5) / floor_teardown},
+          {"cli_create_minus_api_ms", percentile(cli.create, 0.5) - percentile(api.create, 0.5)},
+          {"cli_rm_minus_api_ms", percentile(cli.remove, 0.5) - percentile(api.remove, 0.5)},
+          {"last_vs_first_create", last / first}}},
+        {"targets",
+         {{"api_create_vs_floor", "<= 2"},
+          {"api_rm_vs_floor_teardown", "<= 2"},
+          {"cli_minus_api_ms", "<= 1.5"},
+          {"last_vs_first_create", "<= 1.2"},
+          {"pause_rss_kib", "< 1024"}}}};
+    std::ofstream(argv[2]) << out.dump(2) << "\n";
+    std::printf("%s\n", out.dump(2).c_str());
+    return 0;
+}

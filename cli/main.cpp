@@ -1,0 +1,116 @@
+// podnet: the command line. Global options come before the command.
+
+#include <cstdio>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "cli/cli.hpp"
+#include "common/config.hpp"
+
+namespace podnet::cli {
+
+namespace {
+
+constexpr const char* usage_text = R"(usage: podnet [--root DIR] [--config FILE] COMMAND ...
+
+Sandboxes (pods):
+  sandbox create [--name N] [--hostname H] [--namespace NS] [--label k=v]... [--network none] [--json]
+  sandbox ls [--json]
+  sandbox inspect SANDBOX [--json] [--oci]
+  sandbox stop SANDBOX [--timeout S]
+  sandbox rm [-f] SANDBOX...
+Containers:
+  run SANDBOX [--name C] [-d] [--env K=V]... [--workdir D] [--user UID[:GID]]
+      [--seccomp default|unconfined|FILE] [--cap-add C]... [--cap-drop C]... [--rootfs DIR]
+      [--json] -- CMD ARGS...
+  ps [SANDBOX] [--json]
+  kill [--signal SIG] SANDBOX [CONTAINER]
+  logs [-f] SANDBOX CONTAINER
+Maintenance:
+  gc [--json]            remove what crashed or stopped sandboxes left behind
+  config show            the effective configuration (TOML)
+
+SANDBOX is an id, a unique id prefix, or a name. --root DIR keeps all state under DIR.
+)";
+
+int cmd_config(Context& ctx, Args args) {
+    if (args.empty() || args[0] != "show") return usage_error("usage: podnet config show");
+    std::cout << config_to_toml(ctx.config);
+    return exit_ok;
+}
+
+}  // namespace
+
+Result<Runtime*> Context::runtime() {
+    if (!runtime_) {
+        auto rt = Runtime::open(config);
+        if (!rt) return std::unexpected(rt.error());
+        runtime_.emplace(std::move(*rt));
+    }
+    return &*runtime_;
+}
+
+int report(const Error& error, int code) {
+    std::fprintf(stderr, "podnet: %s\n", error.message.c_str());
+    return code;
+}
+
+int usage_error(const std::string& message) { return report(Error{message}, exit_usage); }
+
+int run_main(int argc, char** argv) {
+    std::vector<std::string> args(argv + 1, argv + argc);
+    std::string root, config_path;
+    size_t i = 0;
+    for (; i < args.size(); ++i) {
+        const std::string& a = args[i];
+        if (a == "-h" || a == "--help" || a == "help") {
+            std::cout << usage_text;
+            return exit_ok;
+        }
+        if (a == "--version") {
+            std::cout << "podnet 0.1.0\n";
+            return exit_ok;
+        }
+        if ((a == "--root" || a == "--config") && i + 1 < args.size()) {
+            (a == "--root" ? root : config_path) = args[++i];
+        } else if (a.starts_with("--root=")) {
+            root = a.substr(7);
+        } else if (a.starts_with("--config=")) {
+            config_path = a.substr(9);
+        } else if (a.starts_with("-")) {
+            return usage_error("unknown global option " + a + " (see podnet --help)");
+        } else {
+            break;
+        }
+    }
+    if (i >= args.size()) {
+        std::cerr << usage_text;
+        return exit_usage;
+    }
+
+    auto config = load_config(config_path.empty() ? default_config_path : config_path,
+                              !config_path.empty());
+    if (!config) return report(config.error());
+    Context ctx;
+    ctx.config = *config;
+    if (!root.empty()) {
+        if (root.front() != '/') return usage_error("--root " + root + ": must be absolute");
+        place_under_root(ctx.config, root);
+    }
+
+    const std::string command = args[i];
+    Args rest(args.data() + i + 1, args.size() - i - 1);
+    if (command == "sandbox") return cmd_sandbox(ctx, rest);
+    if (command == "run") return cmd_run(ctx, rest);
+    if (command == "ps") return cmd_ps(ctx, rest);
+    if (command == "kill") return cmd_kill(ctx, rest);
+    if (command == "logs") return cmd_logs(ctx, rest);
+    if (command == "gc") return cmd_gc(ctx, rest);
+    if (command == "config") return cmd_config(ctx, rest);
+    return usage_error("unknown command \"" + command + "\" (see podnet --help)");
+}
+
+}  // namespace podnet::cli
+
+int main(int argc, char** argv) { return podnet::cli::run_main(argc, argv); }

@@ -1,0 +1,109 @@
+#include "common/config.hpp"
+
+#include <sstream>
+#include <toml++/toml.h>
+
+#include "common/fs.hpp"
+
+namespace podnet {
+
+namespace {
+
+std::string position(const std::string& source, const toml::source_region& where) {
+    return source + ":" + std::to_string(where.begin.line) + ":" +
+           std::to_string(where.begin.column);
+}
+
+template <class T>
+Result<void> read_key(const toml::table& table, const std::string& section, const char* key,
+                      T& out, const std::string& source) {
+    const toml::node* node = table.get(key);
+    if (node == nullptr) return {};
+    auto value = node->value<T>();
+    if (!value)
+        return fail(position(source, node->source()) + ": [" + section + "] " + key +
+                    ": wrong type");
+    out = *value;
+    return {};
+}
+
+Result<void> reject_unknown(const toml::table& table, const std::string& section,
+                            std::initializer_list<std::string_view> known,
+                            const std::string& source) {
+    for (auto&& [key, node] : table) {
+        bool found = false;
+        for (auto k : known) found = found || key.str() == k;
+        if (!found)
+            return fail(position(source, node.source()) + ": unknown key " +
+                        (section.empty() ? "" : "[" + section + "] ") + std::string(key.str()));
+    }
+    return {};
+}
+
+}  // namespace
+
+Result<Config> parse_config(const std::string& toml_text, const std::string& source) {
+    toml::table root;
+    try {
+        root = toml::parse(toml_text, source);
+    } catch (const toml::parse_error& e) {
+        return fail(position(source, e.source()) + ": " + std::string(e.description()));
+    }
+    Config config;
+    if (auto r = reject_unknown(root, "", {"paths", "sandbox"}, source); !r)
+        return std::unexpected(r.error());
+    if (const toml::table* paths = root["paths"].as_table()) {
+        if (auto r = reject_unknown(*paths, "paths", {"run_root", "state_root"}, source); !r)
+            return std::unexpected(r.error());
+        if (auto r = read_key(*paths, "paths", "run_root", config.run_root, source); !r)
+            return std::unexpected(r.error());
+        if (auto r = read_key(*paths, "paths", "state_root", config.state_root, source); !r)
+            return std::unexpected(r.error());
+    }
+    if (const toml::table* sandbox = root["sandbox"].as_table()) {
+        if (auto r = reject_unknown(*sandbox, "sandbox",
+                                    {"pause_binary", "stop_timeout_seconds", "seccomp"}, source);
+            !r)
+            return std::unexpected(r.error());
+        if (auto r = read_key(*sandbox, "sandbox", "pause_binary", config.pause_binary, source); !r)
+            return std::unexpected(r.error());
+        int64_t timeout = config.stop_timeout_seconds;
+        if (auto r = read_key(*sandbox, "sandbox", "stop_timeout_seconds", timeout, source); !r)
+            return std::unexpected(r.error());
+        if (timeout < 0 || timeout > 86400)
+            return fail(source + ": [sandbox] stop_timeout_seconds: must be 0..86400");
+        config.stop_timeout_seconds = static_cast<int>(timeout);
+        if (auto r = read_key(*sandbox, "sandbox", "seccomp", config.seccomp, source); !r)
+            return std::unexpected(r.error());
+    }
+    if (config.run_root.empty() || config.run_root.front() != '/')
+        return fail(source + ": [paths] run_root: must be an absolute path");
+    if (config.state_root.empty() || config.state_root.front() != '/')
+        return fail(source + ": [paths] state_root: must be an absolute path");
+    return config;
+}
+
+Result<Config> load_config(const std::string& path, bool required) {
+    if (!required && !path_exists(path)) return Config{};
+    auto text = read_file(path);
+    if (!text) return wrap(text.error(), "config");
+    return parse_config(*text, path);
+}
+
+void place_under_root(Config& config, const std::string& root) {
+    config.run_root = root + "/run";
+    config.state_root = root + "/state";
+}
+
+std::string config_to_toml(const Config& config) {
+    toml::table paths{{"run_root", config.run_root}, {"state_root", config.state_root}};
+    toml::table sandbox{{"pause_binary", config.pause_binary},
+                        {"stop_timeout_seconds", config.stop_timeout_seconds},
+                        {"seccomp", config.seccomp}};
+    toml::table root{{"paths", paths}, {"sandbox", sandbox}};
+    std::ostringstream out;
+    out << root << "\n";
+    return out.str();
+}
+
+}  // namespace podnet

@@ -1,0 +1,35 @@
+#pragma once
+// podnet.toml: every key optional, embedded defaults for the rest. Unknown keys are errors, so a
+// typo never silently falls back to a default.
+
+#include <string>
+
+#include "common/result.hpp"
+
+namespace podnet {
+
+inline constexpr const char* default_config_path = "/etc/podnet/podnet.toml";
+
+struct Config {
+    // Volatile state: namespace pins, pause pids, locks, sandbox records, container logs.
+    std::string run_root = "/run/podnet";
+    // Persistent state (IPAM, leases, CNI cache, policies) — used by the network issues.
+    std::string state_root = "/var/lib/podnet";
+    // Empty: the podnet-pause next to the running podnet binary.
+    std::string pause_binary;
+    // Seconds `sandbox stop` waits for containers after SIGTERM before killing the pod.
+    int stop_timeout_seconds = 10;
+    // Default seccomp profile for containers: "default", "unconfined" or a profile file path.
+    std::string seccomp = "default";
+};
+
+// Parse TOML text; errors name `source` with line and column.
+[[nodiscard]] Result<Config> parse_config(const std::string& toml_text, const std::string& source);
+// Load `path`; when `required` is false a missing file yields the defaults.
+[[nodiscard]] Result<Config> load_config(const std::string& path, bool required);
+// `--root DIR`: all state under DIR (run/ and state/).
+void place_under_root(Config& config, const std::string& root);
+// The effective configuration as TOML (what `podnet config show` prints).
+[[nodiscard]] std::string config_to_toml(const Config& config);
+
+}  // namespace podnet

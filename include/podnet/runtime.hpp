@@ -1,0 +1,123 @@
+#pragma once
+// podnet's embeddable API: what the `podnet` command does, for a CRI runtime or any C++ program.
+//
+//   auto rt = podnet::Runtime::open(config);              // config: podnet::Config
+//   auto sb = rt->create_sandbox({.name = "web"});         // pause process + pinned namespaces
+//   auto c  = rt->run_container("web", {.command = {"/bin/busybox", "hostname"}});
+//   int code = *rt->wait_container(*c);
+//   rt->remove_sandbox("web", /*force=*/true);
+//
+// Every call takes the run root's lock for its mutations, so several processes (and several
+// Runtime objects) may share one root. Calls return Result<T>; nothing here prints.
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/config.hpp"
+#include "common/result.hpp"
+#include "common/validate.hpp"
+
+namespace podnet {
+
+struct SandboxSpec {
+    std::string name;                       // empty: the first 12 characters of the id
+    std::string hostname;                   // empty: the name
+    std::string k8s_namespace = "default";  // Kubernetes namespace (policy selects by it)
+    Labels labels;
+    std::string network = "none";           // "none": only lo (the network issues add more)
+};
+
+struct ContainerInfo {
+    std::string id;
+    std::string name;
+    pid_t pid = 0;      // in the caller's PID namespace
+    pid_t pod_pid = 0;  // inside the pod
+    std::vector<std::string> command;
+    bool detached = false;
+    std::string log_path;
+    std::string created;
+    std::string status;  // "running" or "exited"
+    std::optional<int> exit_code;
+};
+
+struct SandboxInfo {
+    std::string id;
+    std::string name;
+    std::string k8s_namespace;
+    std::string hostname;
+    Labels labels;
+    std::string network;
+    std::string state;  // "running", "stopped", or "exited" (pause died without a stop)
+    pid_t pause_pid = 0;
+    std::map<std::string, std::string> namespace_paths;  // "net", "ipc", "uts", "pid" → pin
+    std::vector<ContainerInfo> containers;
+    std::string created;
+};
+
+struct ContainerSpec {
+    std::string name;  // empty: the first 12 characters of the id
+    std::vector<std::string> command;
+    std::vector<std::string> env;  // "K=V", added to PATH=… and HOSTNAME=…
+    std::string workdir = "/";
+    std::optional<uid_t> uid;
+    std::optional<gid_t> gid;
+    std::string seccomp;  // "default", "unconfined", a profile file; empty: the config's
+    std::vector<std::string> cap_add;
+    std::vector<std::string> cap_drop;
+    std::string rootfs;  // empty: host filesystem with the pod's /proc
+    bool detach = false;
+};
+
+struct RunningContainer {
+    std::string sandbox_id;
+    std::string id;
+    pid_t pid = 0;
+    pid_t helper = 0;  // foreground only
+};
+
+struct GcReport {
+    std::vector<std::string> actions;  // one line per thing repaired; empty when all was well
+    std::vector<std::string> errors;   // what could not be repaired (gc keeps going)
+};
+
+class Runtime {
+public:
+    [[nodiscard]] static Result<Runtime> open(Config config);
+
+    [[nodiscard]] Result<SandboxInfo> create_sandbox(const SandboxSpec& spec);
+    [[nodiscard]] Result<SandboxInfo> inspect_sandbox(std::string_view ref) const;
+    [[nodiscard]] Result<std::vector<SandboxInfo>> list_sandboxes() const;
+    // SIGTERM to the containers, up to `timeout` for them to exit, then the pod is torn down.
+    [[nodiscard]] Result<void> stop_sandbox(std::string_view ref, std::chrono::seconds timeout);
+    // A running sandbox needs `force` (then it is killed at once, like `docker rm -f`).
+    [[nodiscard]] Result<void> remove_sandbox(std::string_view ref, bool force);
+
+    [[nodiscard]] Result<RunningContainer> run_container(std::string_view sandbox_ref,
+                                                         const ContainerSpec& spec);
+    // Foreground containers: wait and record the exit code (128+N when killed by signal N).
+    [[nodiscard]] Result<int> wait_container(const RunningContainer& container);
+    // Signal one container (by id, id prefix or name) or, with an empty ref, all of them.
+    [[nodiscard]] Result<int> kill_containers(std::string_view sandbox_ref,
+                                              std::string_view container_ref, int signal);
+    [[nodiscard]] Result<ContainerInfo> find_container(std::string_view sandbox_ref,
+                                                       std::string_view container_ref) const;
+
+    // Repair after crashes: remove what no running sandbox owns. Idempotent.
+    [[nodiscard]] Result<GcReport> gc();
+
+    [[nodiscard]] const Config& config() const { return config_; }
+
+private:
+    explicit Runtime(Config config);
+    Config config_;
+    std::string pause_binary_;
+};
+
+}  // namespace podnet

@@ -1,0 +1,347 @@
+#include "sandbox/container_launch.hpp"
+
+#include <fcntl.h>
+#include <grp.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "common/unique_fd.hpp"
+
+namespace podnet {
+
+namespace {
+
+// Where the child failed; the helper relays {pid, stage, errno} to the caller.
+enum Stage : int {
+    stage_ok = 0,
+    stage_setns_net,
+    stage_setns_ipc,
+    stage_setns_uts,
+    stage_setns_pid,
+    stage_fork,
+    stage_stdio,
+    stage_unshare_mount,
+    stage_private_mounts,
+    stage_mount,
+    stage_pivot_root,
+    stage_workdir,
+    stage_groups,
+    stage_gid,
+    stage_uid,
+    stage_bounding_caps,
+    stage_caps,
+    stage_no_new_privs,
+    stage_seccomp,
+    stage_exec,
+};
+
+const char* stage_text(int stage) {
+    switch (stage) {
+        case stage_setns_net: return "join network namespace";
+        case stage_setns_ipc: return "join IPC namespace";
+        case stage_setns_uts: return "join UTS namespace";
+        case stage_setns_pid: return "join PID namespace";
+        case stage_fork: return "fork";
+        case stage_stdio: return "set up stdio";
+        case stage_unshare_mount: return "create mount namespace";
+        case stage_private_mounts: return "make mounts private";
+        case stage_mount: return "mount";
+        case stage_pivot_root: return "pivot_root into rootfs";
+        case stage_workdir: return "change to working directory";
+        case stage_groups: return "set supplementary groups";
+        case stage_gid: return "set gid";
+        case stage_uid: return "set uid";
+        case stage_bounding_caps: return "drop bounding capabilities";
+        case stage_caps: return "set capabilities";
+        case stage_no_new_privs: return "set no_new_privs";
+        case stage_seccomp: return "install seccomp filter";
+        case stage_exec: return "exec";
+        default: return "start";
+    }
+}
+
+struct Report {
+    pid_t pid;
+    int stage;
+    int error;
+    int step;  // index into the mount steps for stage_mount
+};
+
+// One filesystem step of the container's mount setup, prepared before fork.
+struct MountStep {
+    enum Kind { make_dir, make_file, do_mount, make_symlink } kind;
+    std::string source, target, fstype, data;
+    unsigned long flags = 0;
+    bool optional = false;
+};
+
+std::vector<MountStep> mount_steps(const std::string& rootfs) {
+    std::vector<MountStep> steps;
+    constexpr unsigned long secure = MS_NOSUID | MS_NODEV | MS_NOEXEC;
+    if (rootfs.empty()) {
+        // The host's tree, private to this container; only /proc (the pod's PID namespace)
+        // and the IPC namespace's mqueue instance are new.
+        steps.push_back({MountStep::do_mount, "proc", "/proc", "proc", "", secure});
+        steps.push_back(
+            {MountStep::do_mount, "mqueue", "/dev/mqueue", "mqueue", "", secure, true});
+        return steps;
+    }
+    steps.push_back({MountStep::do_mount, rootfs, rootfs, "", "", MS_BIND | MS_REC});
+    steps.push_back({MountStep::make_dir, "", rootfs + "/proc", "", "", 0, true});
+    steps.push_back({MountStep::do_mount, "proc", rootfs + "/proc", "proc", "", secure});
+    steps.push_back({MountStep::make_dir, "", rootfs + "/dev", "", "", 0, true});
+    steps.push_back({MountStep::do_mount, "tmpfs", rootfs + "/dev", "tmpfs", "mode=755,size=64k",
+                     MS_NOSUID | MS_NOEXEC});
+    for (const char* dev : {"null", "zero", "full", "random", "urandom", "tty"}) {
+        std::string target = rootfs + "/dev/" + dev;
+        steps.push_back({MountStep::make_file, "", target, "", "", 0});
+        steps.push_back(
+            {MountStep::do_mount, std::string("/dev/") + dev, target, "", "", MS_BIND, true});
+    }
+    steps.push_back({MountStep::make_dir, "", rootfs + "/dev/shm", "", "", 0});
+    steps.push_back({MountStep::do_mount, "shm", rootfs + "/dev/shm", "tmpfs", "mode=1777",
+                     MS_NOSUID | MS_NODEV});
+    steps.push_back({MountStep::make_dir, "", rootfs + "/dev/mqueue", "", "", 0});
+    steps.push_back(
+        {MountStep::do_mount, "mqueue", rootfs + "/dev/mqueue", "mqueue", "", secure, true});
+    steps.push_back({MountStep::make_symlink, "/proc/self/fd", rootfs + "/dev/fd", "", "", 0});
+    steps.push_back({MountStep::make_dir, "", rootfs + "/sys", "", "", 0, true});
+    steps.push_back(
+        {MountStep::do_mount, "sysfs", rootfs + "/sys", "sysfs", "", secure | MS_RDONLY, true});
+    return steps;
+}
+
+struct ChildPlan {
+    const LaunchSpec* spec;
+    std::vector<MountStep> steps;
+    std::vector<char*> argv;
+    std::vector<char*> envp;
+    std::vector<std::string> exec_candidates;  // argv[0] resolved against the container's PATH
+    int devnull;
+};
+
+[[noreturn]] void child_fail(int fd, int stage, int error, int step = -1) {
+    Report r{::getpid(), stage, error, step};
+    (void)!::write(fd, &r, sizeof r);
+    ::_exit(127);
+}
+
+// The container process: runs in the pod's namespaces; syscalls only.
+[[noreturn]] void container_child(const ChildPlan& plan, int report_fd) {
+    const LaunchSpec& spec = *plan.spec;
+    struct sigaction dfl {};
+    dfl.sa_handler = SIG_DFL;
+    for (int sig = 1; sig < NSIG; ++sig) ::sigaction(sig, &dfl, nullptr);
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+
+    if (spec.detached) {
+        ::setsid();
+        if (::dup2(plan.devnull, 0) < 0 || ::dup2(spec.log_fd, 1) < 0 || ::dup2(spec.log_fd, 2) < 0)
+            child_fail(report_fd, stage_stdio, errno);
+    }
+    if (::unshare(CLONE_NEWNS) != 0) child_fail(report_fd, stage_unshare_mount, errno);
+    if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0)
+        child_fail(report_fd, stage_private_mounts, errno);
+    for (size_t i = 0; i < plan.steps.size(); ++i) {
+        const MountStep& s = plan.steps[i];
+        int rc = 0;
+        switch (s.kind) {
+            case MountStep::make_dir:
+                rc = ::mkdir(s.target.c_str(), 0755);
+                if (rc != 0 && errno == EEXIST) rc = 0;
+                break;
+            case MountStep::make_file: {
+                int fd = ::open(s.target.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0666);
+                rc = fd < 0 ? -1 : ::close(fd);
+                break;
+            }
+            case MountStep::do_mount:
+                rc = ::mount(s.source.c_str(), s.target.c_str(),
+                             s.fstype.empty() ? nullptr : s.fstype.c_str(), s.flags,
+                             s.data.empty() ? nullptr : s.data.c_str());
+                break;
+            case MountStep::make_symlink:
+                rc = ::symlink(s.source.c_str(), s.target.c_str());
+                if (rc != 0 && errno == EEXIST) rc = 0;
+                break;
+        }
+        if (rc != 0 && !s.optional) child_fail(report_fd, stage_mount, errno, static_cast<int>(i));
+    }
+    if (!spec.rootfs.empty()) {
+        // pivot_root(".", ".") stacks the old root under the new one; detaching "." then
+        // removes the old root without needing a directory for it inside the rootfs.
+        if (::chdir(spec.rootfs.c_str()) != 0 ||
+            ::syscall(SYS_pivot_root, ".", ".") != 0 || ::umount2(".", MNT_DETACH) != 0 ||
+            ::chdir("/") != 0)
+            child_fail(report_fd, stage_pivot_root, errno);
+    }
+    if (::chdir(spec.workdir.c_str()) != 0) child_fail(report_fd, stage_workdir, errno);
+
+    if (int rc = drop_bounding_capabilities(spec.capabilities); rc != 0)
+        child_fail(report_fd, stage_bounding_caps, -rc);
+    if (spec.gid) {
+        gid_t gid = *spec.gid;
+        if (::setgroups(1, &gid) != 0) child_fail(report_fd, stage_groups, errno);
+        if (::setresgid(gid, gid, gid) != 0) child_fail(report_fd, stage_gid, errno);
+    }
+    if (spec.uid) {
+        // Keep the permitted set across the uid change so the capset below can still apply
+        // the container's set; exec then recomputes it as for any non-root process.
+        ::prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0);
+        uid_t uid = *spec.uid;
+        if (::setresuid(uid, uid, uid) != 0) child_fail(report_fd, stage_uid, errno);
+    }
+    if (int rc = clear_ambient_capabilities(); rc != 0) child_fail(report_fd, stage_caps, -rc);
+    if (int rc = set_process_capabilities(spec.capabilities); rc != 0)
+        child_fail(report_fd, stage_caps, -rc);
+    if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
+        child_fail(report_fd, stage_no_new_privs, errno);
+    if (int rc = install_seccomp_program(spec.seccomp); rc != 0)
+        child_fail(report_fd, stage_seccomp, -rc);
+
+    int exec_error = ENOENT;
+    for (const auto& candidate : plan.exec_candidates) {
+        ::execve(candidate.c_str(), plan.argv.data(), plan.envp.data());
+        // Keep the most telling error: EACCES beats a plain "not in this PATH entry".
+        if (errno != ENOENT || exec_error == ENOENT) exec_error = errno;
+    }
+    child_fail(report_fd, stage_exec, exec_error);
+}
+
+// The helper: joins the pod, forks the container, relays the outcome.
+[[noreturn]] void helper_child(const ChildPlan& plan, int report_fd) {
+    const LaunchSpec& spec = *plan.spec;
+    static const int setns_flags[4] = {CLONE_NEWNET, CLONE_NEWIPC, CLONE_NEWUTS, CLONE_NEWPID};
+    static const int setns_stages[4] = {stage_setns_net, stage_setns_ipc, stage_setns_uts,
+                                        stage_setns_pid};
+    for (int i = 0; i < 4; ++i)
+        if (::setns(spec.namespace_fds[static_cast<size_t>(i)], setns_flags[i]) != 0)
+            child_fail(report_fd, setns_stages[i], errno);
+
+    // Terminal signals reach the whole foreground process group; the container handles them
+    // itself and the helper only has to outlive it.
+    struct sigaction ign {};
+    ign.sa_handler = SIG_IGN;
+    for (int sig : {SIGINT, SIGQUIT, SIGTERM, SIGHUP, SIGTSTP})
+        ::sigaction(sig, &ign, nullptr);
+
+    int fds[2];
+    if (::pipe2(fds, O_CLOEXEC) != 0) child_fail(report_fd, stage_fork, errno);
+    pid_t pid = ::fork();
+    if (pid < 0) child_fail(report_fd, stage_fork, errno);
+    if (pid == 0) {
+        ::close(fds[0]);
+        container_child(plan, fds[1]);
+    }
+    ::close(fds[1]);
+    Report r{pid, stage_ok, 0, -1};
+    ssize_t n;
+    do {
+        n = ::read(fds[0], &r, sizeof r);
+    } while (n < 0 && errno == EINTR);
+    if (n == static_cast<ssize_t>(sizeof r)) {
+        // The container failed before exec; it has exited.
+        ::waitpid(pid, nullptr, 0);
+        (void)!::write(report_fd, &r, sizeof r);
+        ::_exit(127);
+    }
+    r = Report{pid, stage_ok, 0, -1};  // EOF: close-on-exec fired, the command runs
+    (void)!::write(report_fd, &r, sizeof r);
+    ::close(report_fd);
+    if (spec.detached) ::_exit(0);
+    int status = 0;
+    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    ::_exit(WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+}
+
+std::vector<std::string> exec_candidates(const std::string& command,
+                                         const std::vector<std::string>& env) {
+    if (command.find('/') != std::string::npos) return {command};
+    std::string path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+    for (const auto& e : env)
+        if (e.starts_with("PATH=")) path = e.substr(5);
+    std::vector<std::string> out;
+    size_t start = 0;
+    while (start <= path.size()) {
+        size_t end = path.find(':', start);
+        if (end == std::string::npos) end = path.size();
+        std::string dir = path.substr(start, end - start);
+        out.push_back((dir.empty() ? "." : dir) + "/" + command);
+        start = end + 1;
+    }
+    return out;
+}
+
+}  // namespace
+
+Result<LaunchedContainer> launch_container(const LaunchSpec& spec) {
+    if (spec.argv.empty()) return fail("start container: no command");
+    if (spec.detached && spec.log_fd < 0) return fail("start container: detached without a log");
+
+    ChildPlan plan{&spec, mount_steps(spec.rootfs), {}, {}, {}, -1};
+    for (const auto& a : spec.argv) plan.argv.push_back(const_cast<char*>(a.c_str()));
+    plan.argv.push_back(nullptr);
+    for (const auto& e : spec.env) plan.envp.push_back(const_cast<char*>(e.c_str()));
+    plan.envp.push_back(nullptr);
+    plan.exec_candidates = exec_candidates(spec.argv.front(), spec.env);
+    UniqueFd devnull(::open("/dev/null", O_RDWR | O_CLOEXEC));
+    if (!devnull) return fail_errno("start container: open /dev/null", errno);
+    (void)last_capability();  // cached now: the child must not read /proc
+    plan.devnull = devnull.get();
+
+    int fds[2];
+    if (::pipe2(fds, O_CLOEXEC) != 0) return fail_errno("start container: pipe", errno);
+    UniqueFd report_read(fds[0]);
+    UniqueFd report_write(fds[1]);
+    pid_t helper = ::fork();
+    if (helper < 0) return fail_errno("start container: fork", errno);
+    if (helper == 0) {
+        report_read.reset();
+        helper_child(plan, report_write.get());
+    }
+    report_write.reset();
+
+    Report r{0, stage_ok, 0, -1};
+    ssize_t n;
+    do {
+        n = ::read(report_read.get(), &r, sizeof r);
+    } while (n < 0 && errno == EINTR);
+    bool failed = n != static_cast<ssize_t>(sizeof r) || r.stage != stage_ok;
+    if (failed || spec.detached) {
+        int status = 0;
+        ::waitpid(helper, &status, 0);
+    }
+    if (n != static_cast<ssize_t>(sizeof r)) return fail("start container: helper died");
+    if (r.stage != stage_ok) {
+        std::string what = stage_text(r.stage);
+        if (r.stage == stage_exec) what += " \"" + spec.argv.front() + "\"";
+        if (r.stage == stage_mount && r.step >= 0 &&
+            static_cast<size_t>(r.step) < plan.steps.size())
+            what += " " + plan.steps[static_cast<size_t>(r.step)].target;
+        return fail_errno("start container: " + what, r.error);
+    }
+    return LaunchedContainer{r.pid, spec.detached ? 0 : helper};
+}
+
+Result<int> wait_for_exit(const LaunchedContainer& container) {
+    int status = 0;
+    for (;;) {
+        if (::waitpid(container.helper, &status, 0) >= 0) break;
+        if (errno != EINTR) return fail_errno("wait for container", errno);
+    }
+    if (WIFEXITED(status)) return WEXITSTATUS(status);
+    return 128 + WTERMSIG(status);
+}
+
+}  // namespace podnet

@@ -1,0 +1,72 @@
+#include "sandbox/record.hpp"
+
+#include <nlohmann/json.hpp>
+
+namespace podnet {
+
+using nlohmann::json;
+
+std::string record_to_json(const SandboxRecord& r) {
+    json containers = json::array();
+    for (const auto& c : r.containers) {
+        json jc = {{"id", c.id},         {"name", c.name},
+                   {"pid", c.pid},       {"pod_pid", c.pod_pid},
+                   {"start_time", c.start_time}, {"command", c.command},
+                   {"detached", c.detached},     {"log_path", c.log_path},
+                   {"created", c.created}};
+        if (c.exit_code) jc["exit_code"] = *c.exit_code;
+        containers.push_back(std::move(jc));
+    }
+    json j = {{"version", 1},
+              {"id", r.id},
+              {"name", r.name},
+              {"namespace", r.k8s_namespace},
+              {"hostname", r.hostname},
+              {"labels", r.labels},
+              {"network", r.network},
+              {"phase", r.phase == SandboxPhase::running ? "running" : "stopped"},
+              {"pause_pid", r.pause_pid},
+              {"pause_start_time", r.pause_start_time},
+              {"namespace_paths", r.namespace_paths},
+              {"containers", containers},
+              {"created", r.created}};
+    return j.dump(2) + "\n";
+}
+
+Result<SandboxRecord> record_from_json(const std::string& text, const std::string& source) {
+    try {
+        json j = json::parse(text);
+        SandboxRecord r;
+        r.id = j.at("id").get<std::string>();
+        r.name = j.at("name").get<std::string>();
+        r.k8s_namespace = j.at("namespace").get<std::string>();
+        r.hostname = j.at("hostname").get<std::string>();
+        r.labels = j.at("labels").get<Labels>();
+        r.network = j.value("network", "none");
+        r.phase = j.at("phase").get<std::string>() == "running" ? SandboxPhase::running
+                                                                : SandboxPhase::stopped;
+        r.pause_pid = j.at("pause_pid").get<pid_t>();
+        r.pause_start_time = j.at("pause_start_time").get<uint64_t>();
+        r.namespace_paths = j.at("namespace_paths").get<std::map<std::string, std::string>>();
+        r.created = j.at("created").get<std::string>();
+        for (const auto& jc : j.at("containers")) {
+            ContainerRecord c;
+            c.id = jc.at("id").get<std::string>();
+            c.name = jc.at("name").get<std::string>();
+            c.pid = jc.at("pid").get<pid_t>();
+            c.pod_pid = jc.value("pod_pid", 0);
+            c.start_time = jc.at("start_time").get<uint64_t>();
+            c.command = jc.at("command").get<std::vector<std::string>>();
+            c.detached = jc.at("detached").get<bool>();
+            c.log_path = jc.value("log_path", "");
+            c.created = jc.value("created", "");
+            if (jc.contains("exit_code")) c.exit_code = jc.at("exit_code").get<int>();
+            r.containers.push_back(std::move(c));
+        }
+        return r;
+    } catch (const json::exception& e) {
+        return fail("sandbox state " + source + ": " + e.what());
+    }
+}
+
+}  // namespace podnet
