@@ -18,7 +18,8 @@ Result<ParsedArgs> parse_args(std::span<const std::string> args, std::span<const
     ParsedArgs out;
     for (size_t i = 0; i < args.size(); ++i) {
         const std::string& arg = args[i];
-        if (out.positionals.size() >= max_positionals) {
+        bool is_option = arg.size() >= 2 && arg[0] == '-';
+        if (!is_option && out.positionals.size() >= max_positionals) {
             out.rest.assign(args.begin() + static_cast<ptrdiff_t>(i), args.end());
             break;
         }

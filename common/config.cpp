@@ -1,6 +1,10 @@
 #include "common/config.hpp"
 
 #include <sstream>
+
+// Header-only: the CLI links statically (exec cost is part of every command), and Debian ships
+// toml++ only as a shared library otherwise.
+#define TOML_HEADER_ONLY 1
 #include <toml++/toml.h>
 
 #include "common/fs.hpp"

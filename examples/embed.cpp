@@ -38,7 +38,7 @@ int main(int argc, char** argv) {
     podnet::ContainerSpec server_spec;
     server_spec.name = "server";
     server_spec.command = {"/bin/busybox", "sh", "-c",
-                           "echo hello from $HOSTNAME | busybox nc -l -p 9000 -s 127.0.0.1"};
+                           "echo hello from $HOSTNAME | busybox nc -l -p 9000"};
     server_spec.detach = true;
     podnet::ContainerSpec client_spec;
     client_spec.name = "client";

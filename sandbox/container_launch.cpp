@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -218,7 +219,69 @@ struct ChildPlan {
     child_fail(report_fd, stage_exec, exec_error);
 }
 
-// The helper: joins the pod, forks the container, relays the outcome.
+// Sends the success report from inside the pod. SCM_CREDENTIALS carries the container's pid:
+// the kernel translates it into the receiver's PID namespace, which is how the caller learns
+// the pid it can signal. (Naming another process needs CAP_SYS_ADMIN; the helpers are root.)
+void send_started(int report_fd, pid_t container_pod_pid) {
+    Report r{container_pod_pid, stage_ok, 0, -1};
+    iovec iov{&r, sizeof r};
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(ucred))] = {};
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    cmsghdr* cmsg = CMSG_FIRSTHDR(&msg);
+    cmsg->cmsg_level = SOL_SOCKET;
+    cmsg->cmsg_type = SCM_CREDENTIALS;
+    cmsg->cmsg_len = CMSG_LEN(sizeof(ucred));
+    ucred cred{container_pod_pid, ::getuid(), ::getgid()};
+    std::memcpy(CMSG_DATA(cmsg), &cred, sizeof cred);
+    while (::sendmsg(report_fd, &msg, 0) < 0 && errno == EINTR) {
+    }
+}
+
+int wait_status(pid_t pid) {
+    int status = 0;
+    while (::waitpid(pid, &status, 0) < 0)
+        if (errno != EINTR) return 127;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+// Inside the pod's PID namespace: creates the container, reports, and exits at once, so it is
+// never seen among the pod's processes. A detached container is its plain child: when this
+// exits, the kernel reparents it to the init of *this* namespace — pause — which reaps it. A
+// foreground container is created with CLONE_PARENT, making it the child of the outer helper,
+// which waits for it.
+[[noreturn]] void pod_side_child(const ChildPlan& plan, int report_fd) {
+    int fds[2];
+    if (::pipe2(fds, O_CLOEXEC) != 0) child_fail(report_fd, stage_fork, errno);
+    unsigned long flags = SIGCHLD | (plan.spec->detached ? 0 : CLONE_PARENT);
+    // Raw clone without a new stack behaves as fork (copy-on-write), with CLONE_PARENT allowed.
+    pid_t pid = static_cast<pid_t>(::syscall(SYS_clone, flags, nullptr, nullptr, nullptr, 0));
+    if (pid < 0) child_fail(report_fd, stage_fork, errno);
+    if (pid == 0) {
+        ::close(fds[0]);
+        ::close(report_fd);
+        container_child(plan, fds[1]);
+    }
+    ::close(fds[1]);
+    Report r{};
+    ssize_t n;
+    do {
+        n = ::read(fds[0], &r, sizeof r);
+    } while (n < 0 && errno == EINTR);
+    if (n == static_cast<ssize_t>(sizeof r)) {
+        // The container failed before exec and has exited (its parent reaps it).
+        (void)!::write(report_fd, &r, sizeof r);
+        ::_exit(127);
+    }
+    send_started(report_fd, pid);  // EOF: close-on-exec fired, the command runs
+    ::_exit(0);
+}
+
+// The caller's side: joins the pod's namespaces (setns for PID applies to children only, so
+// one more fork is needed to be inside it) and passes the exit status on.
 [[noreturn]] void helper_child(const ChildPlan& plan, int report_fd) {
     const LaunchSpec& spec = *plan.spec;
     static const int setns_flags[4] = {CLONE_NEWNET, CLONE_NEWIPC, CLONE_NEWUTS, CLONE_NEWPID};
@@ -229,39 +292,24 @@ struct ChildPlan {
             child_fail(report_fd, setns_stages[i], errno);
 
     // Terminal signals reach the whole foreground process group; the container handles them
-    // itself and the helper only has to outlive it.
+    // itself and the helpers only have to outlive it.
     struct sigaction ign {};
     ign.sa_handler = SIG_IGN;
-    for (int sig : {SIGINT, SIGQUIT, SIGTERM, SIGHUP, SIGTSTP})
-        ::sigaction(sig, &ign, nullptr);
+    for (int sig : {SIGINT, SIGQUIT, SIGTERM, SIGHUP, SIGTSTP}) ::sigaction(sig, &ign, nullptr);
 
-    int fds[2];
-    if (::pipe2(fds, O_CLOEXEC) != 0) child_fail(report_fd, stage_fork, errno);
-    pid_t pid = ::fork();
-    if (pid < 0) child_fail(report_fd, stage_fork, errno);
-    if (pid == 0) {
-        ::close(fds[0]);
-        container_child(plan, fds[1]);
-    }
-    ::close(fds[1]);
-    Report r{pid, stage_ok, 0, -1};
-    ssize_t n;
-    do {
-        n = ::read(fds[0], &r, sizeof r);
-    } while (n < 0 && errno == EINTR);
-    if (n == static_cast<ssize_t>(sizeof r)) {
-        // The container failed before exec; it has exited.
-        ::waitpid(pid, nullptr, 0);
-        (void)!::write(report_fd, &r, sizeof r);
-        ::_exit(127);
-    }
-    r = Report{pid, stage_ok, 0, -1};  // EOF: close-on-exec fired, the command runs
-    (void)!::write(report_fd, &r, sizeof r);
+    pid_t pod_side = ::fork();
+    if (pod_side < 0) child_fail(report_fd, stage_fork, errno);
+    if (pod_side == 0) pod_side_child(plan, report_fd);
     ::close(report_fd);
-    if (spec.detached) ::_exit(0);
+    int pod_side_status = wait_status(pod_side);
+    if (spec.detached) ::_exit(pod_side_status);
+    // Foreground: the container is our child now (CLONE_PARENT), and our only one.
     int status = 0;
-    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-    }
+    pid_t container;
+    do {
+        container = ::waitpid(-1, &status, 0);
+    } while (container < 0 && errno == EINTR);
+    if (container < 0) ::_exit(pod_side_status);
     ::_exit(WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
 }
 
@@ -301,9 +349,13 @@ Result<LaunchedContainer> launch_container(const LaunchSpec& spec) {
     plan.devnull = devnull.get();
 
     int fds[2];
-    if (::pipe2(fds, O_CLOEXEC) != 0) return fail_errno("start container: pipe", errno);
+    if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, fds) != 0)
+        return fail_errno("start container: socketpair", errno);
     UniqueFd report_read(fds[0]);
     UniqueFd report_write(fds[1]);
+    int one = 1;
+    if (::setsockopt(report_read.get(), SOL_SOCKET, SO_PASSCRED, &one, sizeof one) != 0)
+        return fail_errno("start container: SO_PASSCRED", errno);
     pid_t helper = ::fork();
     if (helper < 0) return fail_errno("start container: fork", errno);
     if (helper == 0) {
@@ -313,10 +365,25 @@ Result<LaunchedContainer> launch_container(const LaunchSpec& spec) {
     report_write.reset();
 
     Report r{0, stage_ok, 0, -1};
+    pid_t container_pid = 0;
+    iovec iov{&r, sizeof r};
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(ucred))] = {};
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
     ssize_t n;
     do {
-        n = ::read(report_read.get(), &r, sizeof r);
+        n = ::recvmsg(report_read.get(), &msg, 0);
     } while (n < 0 && errno == EINTR);
+    for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_CREDENTIALS) {
+            ucred cred{};
+            std::memcpy(&cred, CMSG_DATA(c), sizeof cred);
+            container_pid = cred.pid;
+        }
+    }
     bool failed = n != static_cast<ssize_t>(sizeof r) || r.stage != stage_ok;
     if (failed || spec.detached) {
         int status = 0;
@@ -331,7 +398,7 @@ Result<LaunchedContainer> launch_container(const LaunchSpec& spec) {
             what += " " + plan.steps[static_cast<size_t>(r.step)].target;
         return fail_errno("start container: " + what, r.error);
     }
-    return LaunchedContainer{r.pid, spec.detached ? 0 : helper};
+    return LaunchedContainer{container_pid, r.pid, spec.detached ? 0 : helper};
 }
 
 Result<int> wait_for_exit(const LaunchedContainer& container) {

@@ -3,10 +3,11 @@
 // mount namespace of its own (with /proc of the pod's PID namespace), drops to the container's
 // credentials, capabilities and seccomp filter, and execs the command.
 //
-// Process shape: caller → helper (setns into the pod, then fork) → container. setns(CLONE_NEWPID)
-// only affects children, and the caller must never change namespace, hence the helper. A detached
-// container's helper exits at once, so the container is reparented to the pod's pause process,
-// which reaps it. A foreground container's helper waits for it and exits with its status.
+// Process shape: caller → helper (setns into the pod) → pod-side helper (now inside the pod's PID
+// namespace) → container. setns(CLONE_NEWPID) only affects children, and the caller must never
+// change namespace, hence the helpers. A detached container's pod-side helper exits at once, so
+// the kernel reparents the container to the init of that namespace — pause — which reaps it.
+// A foreground container's helpers wait for it and exit with its status.
 // Everything between fork and exec is syscalls over data prepared here: no allocation, so this
 // is safe from a multi-threaded embedding process.
 
@@ -38,8 +39,9 @@ struct LaunchSpec {
 };
 
 struct LaunchedContainer {
-    pid_t pid = 0;     // the container process
-    pid_t helper = 0;  // foreground: wait on it for the exit status; detached: already reaped
+    pid_t pid = 0;      // the container process, in the caller's PID namespace
+    pid_t pod_pid = 0;  // the same process inside the pod
+    pid_t helper = 0;   // foreground: wait on it for the exit status; detached: already reaped
 };
 
 [[nodiscard]] Result<LaunchedContainer> launch_container(const LaunchSpec& spec);

@@ -27,18 +27,6 @@ namespace {
 
 constexpr const char* default_path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
-pid_t pod_pid_of(pid_t pid) {
-    // "NSpid:\t<outer>\t<inner>": the last field is the pid inside the innermost namespace.
-    auto status = read_file("/proc/" + std::to_string(pid) + "/status");
-    if (!status) return 0;
-    auto pos = status->find("NSpid:");
-    if (pos == std::string::npos) return 0;
-    auto end = status->find('\n', pos);
-    std::string line = status->substr(pos, end - pos);
-    auto last = line.find_last_of(" \t");
-    return static_cast<pid_t>(std::strtol(line.c_str() + last + 1, nullptr, 10));
-}
-
 bool is_running(const SandboxRecord& record) {
     return record.phase == SandboxPhase::running &&
            process_running(record.pause_pid, record.pause_start_time);
@@ -196,7 +184,7 @@ Result<RunningContainer> Runtime::run_container(std::string_view sandbox_ref,
     auto launched = launch_container(launch);
     if (!launched) return wrap(launched.error(), "run in sandbox " + record->name);
     container.pid = launched->pid;
-    container.pod_pid = pod_pid_of(launched->pid);
+    container.pod_pid = launched->pod_pid;
     if (auto st = read_proc_stat(launched->pid)) container.start_time = st->start_time;
     record->containers.push_back(container);
     fault_point("run.started");
@@ -211,7 +199,7 @@ Result<RunningContainer> Runtime::run_container(std::string_view sandbox_ref,
 Result<int> Runtime::wait_container(const RunningContainer& container) {
     if (container.helper <= 0) return fail("wait: container " + container.id.substr(0, 12) +
                                            " is detached");
-    auto code = wait_for_exit(LaunchedContainer{container.pid, container.helper});
+    auto code = wait_for_exit(LaunchedContainer{container.pid, 0, container.helper});
     if (!code) return code;
     // Record how it ended; the sandbox may have been removed meanwhile, which is fine.
     SandboxStore store(config_.run_root);

@@ -36,10 +36,14 @@ int pause_child(void* opaque) {
     sigset_t none;
     sigemptyset(&none);
     ::sigprocmask(SIG_SETMASK, &none, nullptr);
-    // dup2 clears FD_CLOEXEC on the copies, so exactly fds 0-4 reach podnet-pause.
-    if (::dup2(args->devnull, 0) < 0 || ::dup2(args->devnull, 1) < 0 ||
-        ::dup2(args->devnull, 2) < 0 || ::dup2(args->ready_write, 3) < 0 ||
-        (args->exit_log >= 0 && ::dup2(args->exit_log, 4) < 0)) {
+    // Move the sources above the target range first: a source may itself be fd 3 or 4, and a
+    // naive dup2 sequence would overwrite it. dup2 then clears FD_CLOEXEC on each copy, so
+    // exactly fds 0-4 reach podnet-pause.
+    int ready = ::fcntl(args->ready_write, F_DUPFD_CLOEXEC, 10);
+    int exit_log = args->exit_log >= 0 ? ::fcntl(args->exit_log, F_DUPFD_CLOEXEC, 10) : -1;
+    if (ready < 0 || (args->exit_log >= 0 && exit_log < 0) || ::dup2(args->devnull, 0) < 0 ||
+        ::dup2(args->devnull, 1) < 0 || ::dup2(args->devnull, 2) < 0 || ::dup2(ready, 3) < 0 ||
+        (exit_log >= 0 && ::dup2(exit_log, 4) < 0)) {
         args->exec_errno = errno;
         ::_exit(127);
     }

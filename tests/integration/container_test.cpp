@@ -129,7 +129,9 @@ TEST_CASE("pause reaps orphans reparented to it") {
     std::this_thread::sleep_for(std::chrono::milliseconds(600));
     // No zombie anywhere whose parent is the pause process.
     int zombies = 0, children = 0;
-    for (const auto& p : *podnet::list_dir("/proc")) {
+    auto procs = podnet::list_dir("/proc");
+    REQUIRE(procs);
+    for (const auto& p : *procs) {
         if (p.find_first_not_of("0123456789") != std::string::npos) continue;
         auto st = podnet::read_proc_stat(std::stoi(p));
         if (st && st->parent == pause) {
@@ -173,7 +175,8 @@ TEST_CASE("env, workdir, user, capabilities") {
                       {"/bin/sh", "-c", "echo \"$GREETING\"; pwd"});
     CHECK(env.out == "hi there\n/tmp\n");
     auto id = run_in(root, "pod", {"--user", "1000:1001"}, {"/usr/bin/id"});
-    CHECK(id.out.starts_with("uid=1000 gid=1001"));
+    CHECK(id.out.starts_with("uid=1000"));
+    CHECK(id.out.find(" gid=1001") != std::string::npos);
     // Docker's default set is 0x00000000a80425fb; a non-root user gets none effective.
     auto caps = run_in(root, "pod", {}, {"/bin/grep", "-E", "CapEff|CapBnd|NoNewPrivs",
                                          "/proc/self/status"});
@@ -232,9 +235,9 @@ TEST_CASE("a rootfs container sees its own filesystem and the pod's processes") 
     auto r = run_in(root, "pod", {"--rootfs", rootfs},
                     {"/bin/busybox", "sh", "-c",
                      "cat /marker; cat /proc/1/comm; busybox hostname; ls /dev/null; "
-                     "test -e /tmp/../marker && echo no-host-root"});
+                     "test -e /usr/bin/id || echo no-host-files"});
     CHECK_MESSAGE(r.exit_code == 0, r.err);
-    CHECK(r.out.starts_with("inside-rootfs\npodnet-pause\nrooted\n/dev/null\n"));
+    CHECK(r.out == "inside-rootfs\npodnet-pause\nrooted\n/dev/null\nno-host-files\n");
     CHECK(run_podnet(root, {"sandbox", "rm", "-f", "pod"}).exit_code == 0);
     CHECK(leftovers(root).empty());
 }
