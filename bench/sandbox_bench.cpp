@@ -43,8 +43,8 @@ double percentile(std::vector<double> v, double p) {
 }
 
 json stats(const std::vector<double>& v) {
-    return {{"median_ms", percentile(v, 0.5)}, {"p99_ms", percentile(v, 0.99)},
-            {"samples", v.size()}};
+    return {
+        {"median_ms", percentile(v, 0.5)}, {"p99_ms", percentile(v, 0.99)}, {"samples", v.size()}};
 }
 
 // Run argv, return stdout; exit on failure.
@@ -141,7 +141,8 @@ void api_round(const std::string& bin, int n, Samples& s, std::vector<double>& o
         if (i == 0) {
             auto status = podnet::read_file("/proc/" + std::to_string(info->pause_pid) + "/status");
             auto at = status ? status->find("VmRSS:") : std::string::npos;
-            if (at != std::string::npos) pause_rss_kib = std::strtol(status->c_str() + at + 6, nullptr, 10);
+            if (at != std::string::npos)
+                pause_rss_kib = std::strtol(status->c_str() + at + 6, nullptr, 10);
         }
     }
     for (const auto& id : ids) {

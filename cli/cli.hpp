@@ -20,7 +20,7 @@ struct Context {
     // Opened on first use, so `podnet config show` and usage errors need no root.
     [[nodiscard]] Result<Runtime*> runtime();
 
-private:
+  private:
     std::optional<Runtime> runtime_;
 };
 

@@ -38,8 +38,8 @@ void install_forwarding(pid_t pid) {
 
 Result<int> parse_signal(const std::string& text) {
     static const std::pair<const char*, int> names[] = {
-        {"HUP", SIGHUP},   {"INT", SIGINT},   {"QUIT", SIGQUIT}, {"KILL", SIGKILL},
-        {"USR1", SIGUSR1}, {"USR2", SIGUSR2}, {"TERM", SIGTERM}, {"STOP", SIGSTOP},
+        {"HUP", SIGHUP},   {"INT", SIGINT},     {"QUIT", SIGQUIT}, {"KILL", SIGKILL},
+        {"USR1", SIGUSR1}, {"USR2", SIGUSR2},   {"TERM", SIGTERM}, {"STOP", SIGSTOP},
         {"CONT", SIGCONT}, {"WINCH", SIGWINCH}, {"ALRM", SIGALRM}};
     std::string name = text;
     for (auto& c : name) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
@@ -56,8 +56,7 @@ Result<int> parse_signal(const std::string& text) {
 Result<std::pair<uid_t, std::optional<gid_t>>> parse_user(const std::string& text) {
     auto colon = text.find(':');
     auto number = [](const std::string& s) -> std::optional<unsigned long> {
-        if (s.empty() || s.find_first_not_of("0123456789") != std::string::npos ||
-            s.size() > 10)
+        if (s.empty() || s.find_first_not_of("0123456789") != std::string::npos || s.size() > 10)
             return std::nullopt;
         unsigned long v = std::stoul(s);
         return v <= 0xfffffffeUL ? std::optional(v) : std::nullopt;
@@ -77,10 +76,9 @@ Result<std::pair<uid_t, std::optional<gid_t>>> parse_user(const std::string& tex
 
 int cmd_run(Context& ctx, Args args) {
     static const OptionSpec specs[] = {
-        {"name", 0, true},     {"detach", 'd', false}, {"env", 'e', true},
-        {"workdir", 'w', true}, {"user", 'u', true},   {"seccomp", 0, true},
-        {"cap-add", 0, true},  {"cap-drop", 0, true},  {"rootfs", 0, true},
-        {"json", 0, false}};
+        {"name", 0, true},   {"detach", 'd', false}, {"env", 'e', true},   {"workdir", 'w', true},
+        {"user", 'u', true}, {"seccomp", 0, true},   {"cap-add", 0, true}, {"cap-drop", 0, true},
+        {"rootfs", 0, true}, {"json", 0, false}};
     auto parsed = parse_args(args, specs, "run", 1);
     if (!parsed) return usage_error(parsed.error().message);
     if (parsed->positionals.size() != 1 || parsed->rest.empty())
@@ -155,8 +153,8 @@ int cmd_ps(Context& ctx, Args args) {
         for (const auto& c : s.containers) {
             std::string status = c.status;
             if (c.exit_code) status += " (" + std::to_string(*c.exit_code) + ")";
-            rows.push_back({s.name, c.id.substr(0, 12), c.name,
-                            c.pid ? std::to_string(c.pid) : "-", status, join(c.command, " ")});
+            rows.push_back({s.name, c.id.substr(0, 12), c.name, c.pid ? std::to_string(c.pid) : "-",
+                            status, join(c.command, " ")});
         }
     std::cout << format_table(rows);
     return exit_ok;

@@ -12,9 +12,9 @@ namespace podnet::cli {
 namespace {
 
 int sandbox_create(Context& ctx, Args args) {
-    static const OptionSpec specs[] = {{"name", 0, true},    {"hostname", 0, true},
+    static const OptionSpec specs[] = {{"name", 0, true},        {"hostname", 0, true},
                                        {"namespace", 'n', true}, {"label", 'l', true},
-                                       {"network", 0, true}, {"json", 0, false}};
+                                       {"network", 0, true},     {"json", 0, false}};
     auto parsed = parse_args(args, specs, "sandbox create");
     if (!parsed) return usage_error(parsed.error().message);
     if (!parsed->positionals.empty())
@@ -159,7 +159,8 @@ int cmd_gc(Context& ctx, Args args) {
     auto result = (*rt)->gc();
     if (!result) return report(result.error());
     if (parsed->has("json")) {
-        std::cout << nlohmann::json{{"actions", result->actions}, {"errors", result->errors}}.dump(2)
+        std::cout << nlohmann::json{{"actions", result->actions}, {"errors", result->errors}}.dump(
+                         2)
                   << "\n";
     } else {
         for (const auto& a : result->actions) std::cout << a << "\n";

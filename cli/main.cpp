@@ -56,7 +56,9 @@ int report(const Error& error, int code) {
     return code;
 }
 
-int usage_error(const std::string& message) { return report(Error{message}, exit_usage); }
+int usage_error(const std::string& message) {
+    return report(Error{message}, exit_usage);
+}
 
 int run_main(int argc, char** argv) {
     std::vector<std::string> args(argv + 1, argv + argc);
@@ -89,8 +91,8 @@ int run_main(int argc, char** argv) {
         return exit_usage;
     }
 
-    auto config = load_config(config_path.empty() ? default_config_path : config_path,
-                              !config_path.empty());
+    auto config =
+        load_config(config_path.empty() ? default_config_path : config_path, !config_path.empty());
     if (!config) return report(config.error());
     Context ctx;
     ctx.config = *config;
@@ -113,4 +115,6 @@ int run_main(int argc, char** argv) {
 
 }  // namespace podnet::cli
 
-int main(int argc, char** argv) { return podnet::cli::run_main(argc, argv); }
+int main(int argc, char** argv) {
+    return podnet::cli::run_main(argc, argv);
+}

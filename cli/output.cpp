@@ -7,8 +7,8 @@ namespace podnet::cli {
 using nlohmann::json;
 
 json container_json(const ContainerInfo& c) {
-    json j = {{"id", c.id},           {"name", c.name},         {"pid", c.pid},
-              {"pod_pid", c.pod_pid}, {"command", c.command},   {"detached", c.detached},
+    json j = {{"id", c.id},           {"name", c.name},       {"pid", c.pid},
+              {"pod_pid", c.pod_pid}, {"command", c.command}, {"detached", c.detached},
               {"status", c.status},   {"created", c.created}};
     j["exit_code"] = c.exit_code ? json(*c.exit_code) : json(nullptr);
     if (c.detached) j["log_path"] = c.log_path;
@@ -39,7 +39,8 @@ json oci_namespaces_json(const SandboxInfo& s) {
     json entries = json::array();
     for (const auto& [type, key] : kinds) {
         auto it = s.namespace_paths.find(key);
-        if (it != s.namespace_paths.end()) entries.push_back({{"type", type}, {"path", it->second}});
+        if (it != s.namespace_paths.end())
+            entries.push_back({{"type", type}, {"path", it->second}});
     }
     entries.push_back({{"type", "mount"}});
     return entries;

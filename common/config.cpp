@@ -19,8 +19,8 @@ std::string position(const std::string& source, const toml::source_region& where
 }
 
 template <class T>
-Result<void> read_key(const toml::table& table, const std::string& section, const char* key,
-                      T& out, const std::string& source) {
+Result<void> read_key(const toml::table& table, const std::string& section, const char* key, T& out,
+                      const std::string& source) {
     const toml::node* node = table.get(key);
     if (node == nullptr) return {};
     auto value = node->value<T>();

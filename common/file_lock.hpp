@@ -10,7 +10,7 @@
 namespace podnet {
 
 class FileLock {
-public:
+  public:
     enum class Mode { shared, exclusive };
 
     // Blocks until the lock is held. Creates the lock file if needed.
@@ -19,7 +19,7 @@ public:
     FileLock(FileLock&&) = default;
     FileLock& operator=(FileLock&&) = default;
 
-private:
+  private:
     explicit FileLock(UniqueFd fd) : fd_(std::move(fd)) {}
     UniqueFd fd_;
 };

@@ -117,7 +117,9 @@ Result<void> remove_dir(const std::string& path) {
     return {};
 }
 
-bool path_exists(const std::string& path) { return ::access(path.c_str(), F_OK) == 0; }
+bool path_exists(const std::string& path) {
+    return ::access(path.c_str(), F_OK) == 0;
+}
 
 }  // namespace podnet
 

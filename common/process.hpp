@@ -15,7 +15,7 @@
 namespace podnet {
 
 struct ProcStat {
-    char state = '?';         // R, S, D, Z, X, ...
+    char state = '?';  // R, S, D, Z, X, ...
     pid_t parent = 0;
     uint64_t start_time = 0;  // clock ticks since boot (field 22)
 };

@@ -9,7 +9,7 @@
 namespace podnet {
 
 class Rollback {
-public:
+  public:
     Rollback() = default;
     Rollback(const Rollback&) = delete;
     Rollback& operator=(const Rollback&) = delete;
@@ -27,7 +27,7 @@ public:
         }
     }
 
-private:
+  private:
     std::vector<std::function<void()>> undo_;
 };
 

@@ -48,8 +48,9 @@ int main(int argc, char** argv) {
                            "busybox nc 127.0.0.1 9000 </dev/null && exit 0; sleep 0.1; done; "
                            "exit 1"};
     auto server = runtime->run_container("embedded", server_spec);
-    auto client = server ? runtime->run_container("embedded", client_spec)
-                         : podnet::Result<podnet::RunningContainer>(std::unexpected(server.error()));
+    auto client = server
+                      ? runtime->run_container("embedded", client_spec)
+                      : podnet::Result<podnet::RunningContainer>(std::unexpected(server.error()));
     if (client) {
         auto exit_code = runtime->wait_container(*client);
         code = exit_code ? *exit_code : 1;

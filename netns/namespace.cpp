@@ -12,10 +12,14 @@ namespace podnet {
 
 std::string_view namespace_proc_name(NamespaceKind kind) {
     switch (kind) {
-        case NamespaceKind::net: return "net";
-        case NamespaceKind::ipc: return "ipc";
-        case NamespaceKind::uts: return "uts";
-        case NamespaceKind::pid: return "pid";
+        case NamespaceKind::net:
+            return "net";
+        case NamespaceKind::ipc:
+            return "ipc";
+        case NamespaceKind::uts:
+            return "uts";
+        case NamespaceKind::pid:
+            return "pid";
     }
     return "?";
 }
@@ -26,10 +30,14 @@ std::string_view namespace_oci_type(NamespaceKind kind) {
 
 int namespace_clone_flag(NamespaceKind kind) {
     switch (kind) {
-        case NamespaceKind::net: return CLONE_NEWNET;
-        case NamespaceKind::ipc: return CLONE_NEWIPC;
-        case NamespaceKind::uts: return CLONE_NEWUTS;
-        case NamespaceKind::pid: return CLONE_NEWPID;
+        case NamespaceKind::net:
+            return CLONE_NEWNET;
+        case NamespaceKind::ipc:
+            return CLONE_NEWIPC;
+        case NamespaceKind::uts:
+            return CLONE_NEWUTS;
+        case NamespaceKind::pid:
+            return CLONE_NEWPID;
     }
     return 0;
 }

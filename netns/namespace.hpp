@@ -27,7 +27,8 @@ inline constexpr std::array<NamespaceKind, 4> pod_namespace_kinds = {
 [[nodiscard]] int namespace_clone_flag(NamespaceKind kind);
 
 // Bind-mount /proc/PID/ns/KIND onto `pin_path` (created as an empty file).
-[[nodiscard]] Result<void> pin_namespace(pid_t pid, NamespaceKind kind, const std::string& pin_path);
+[[nodiscard]] Result<void> pin_namespace(pid_t pid, NamespaceKind kind,
+                                         const std::string& pin_path);
 // Detach the bind mount and remove the file; "not mounted" and "not there" count as done.
 [[nodiscard]] Result<void> unpin_namespace(const std::string& pin_path);
 // True when `path` is an nsfs bind mount (a live pin).

@@ -46,26 +46,46 @@ enum Stage : int {
 
 const char* stage_text(int stage) {
     switch (stage) {
-        case stage_setns_net: return "join network namespace";
-        case stage_setns_ipc: return "join IPC namespace";
-        case stage_setns_uts: return "join UTS namespace";
-        case stage_setns_pid: return "join PID namespace";
-        case stage_fork: return "fork";
-        case stage_stdio: return "set up stdio";
-        case stage_unshare_mount: return "create mount namespace";
-        case stage_private_mounts: return "make mounts private";
-        case stage_mount: return "mount";
-        case stage_pivot_root: return "pivot_root into rootfs";
-        case stage_workdir: return "change to working directory";
-        case stage_groups: return "set supplementary groups";
-        case stage_gid: return "set gid";
-        case stage_uid: return "set uid";
-        case stage_bounding_caps: return "drop bounding capabilities";
-        case stage_caps: return "set capabilities";
-        case stage_no_new_privs: return "set no_new_privs";
-        case stage_seccomp: return "install seccomp filter";
-        case stage_exec: return "exec";
-        default: return "start";
+        case stage_setns_net:
+            return "join network namespace";
+        case stage_setns_ipc:
+            return "join IPC namespace";
+        case stage_setns_uts:
+            return "join UTS namespace";
+        case stage_setns_pid:
+            return "join PID namespace";
+        case stage_fork:
+            return "fork";
+        case stage_stdio:
+            return "set up stdio";
+        case stage_unshare_mount:
+            return "create mount namespace";
+        case stage_private_mounts:
+            return "make mounts private";
+        case stage_mount:
+            return "mount";
+        case stage_pivot_root:
+            return "pivot_root into rootfs";
+        case stage_workdir:
+            return "change to working directory";
+        case stage_groups:
+            return "set supplementary groups";
+        case stage_gid:
+            return "set gid";
+        case stage_uid:
+            return "set uid";
+        case stage_bounding_caps:
+            return "drop bounding capabilities";
+        case stage_caps:
+            return "set capabilities";
+        case stage_no_new_privs:
+            return "set no_new_privs";
+        case stage_seccomp:
+            return "install seccomp filter";
+        case stage_exec:
+            return "exec";
+        default:
+            return "start";
     }
 }
 
@@ -91,8 +111,7 @@ std::vector<MountStep> mount_steps(const std::string& rootfs) {
         // The host's tree, private to this container; only /proc (the pod's PID namespace)
         // and the IPC namespace's mqueue instance are new.
         steps.push_back({MountStep::do_mount, "proc", "/proc", "proc", "", secure});
-        steps.push_back(
-            {MountStep::do_mount, "mqueue", "/dev/mqueue", "mqueue", "", secure, true});
+        steps.push_back({MountStep::do_mount, "mqueue", "/dev/mqueue", "mqueue", "", secure, true});
         return steps;
     }
     steps.push_back({MountStep::do_mount, rootfs, rootfs, "", "", MS_BIND | MS_REC});
@@ -181,9 +200,8 @@ struct ChildPlan {
     if (!spec.rootfs.empty()) {
         // pivot_root(".", ".") stacks the old root under the new one; detaching "." then
         // removes the old root without needing a directory for it inside the rootfs.
-        if (::chdir(spec.rootfs.c_str()) != 0 ||
-            ::syscall(SYS_pivot_root, ".", ".") != 0 || ::umount2(".", MNT_DETACH) != 0 ||
-            ::chdir("/") != 0)
+        if (::chdir(spec.rootfs.c_str()) != 0 || ::syscall(SYS_pivot_root, ".", ".") != 0 ||
+            ::umount2(".", MNT_DETACH) != 0 || ::chdir("/") != 0)
             child_fail(report_fd, stage_pivot_root, errno);
     }
     if (::chdir(spec.workdir.c_str()) != 0) child_fail(report_fd, stage_workdir, errno);
@@ -248,40 +266,34 @@ int wait_status(pid_t pid) {
     return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
-// Inside the pod's PID namespace: creates the container, reports, and exits at once, so it is
-// never seen among the pod's processes. A detached container is its plain child: when this
-// exits, the kernel reparents it to the init of *this* namespace — pause — which reaps it. A
-// foreground container is created with CLONE_PARENT, making it the child of the outer helper,
-// which waits for it.
-[[noreturn]] void pod_side_child(const ChildPlan& plan, int report_fd) {
-    int fds[2];
-    if (::pipe2(fds, O_CLOEXEC) != 0) child_fail(report_fd, stage_fork, errno);
+// Inside the pod's PID namespace: creates the container, reports its pid, and exits. A detached
+// container is its plain child: when this exits, the kernel reparents the container to the init
+// of *this* namespace — pause — which reaps it. A foreground container is created with
+// CLONE_PARENT, making it the child of the outer helper, which waits for it. The container holds
+// at a gate until this process is gone, so the pod never shows a helper among its processes.
+[[noreturn]] void pod_side_child(const ChildPlan& plan, int report_fd, int exec_report_fd) {
+    int gate[2];
+    if (::pipe2(gate, O_CLOEXEC) != 0) child_fail(report_fd, stage_fork, errno);
     unsigned long flags = SIGCHLD | (plan.spec->detached ? 0 : CLONE_PARENT);
     // Raw clone without a new stack behaves as fork (copy-on-write), with CLONE_PARENT allowed.
     pid_t pid = static_cast<pid_t>(::syscall(SYS_clone, flags, nullptr, nullptr, nullptr, 0));
     if (pid < 0) child_fail(report_fd, stage_fork, errno);
     if (pid == 0) {
-        ::close(fds[0]);
+        ::close(gate[1]);
         ::close(report_fd);
-        container_child(plan, fds[1]);
+        char byte;
+        while (::read(gate[0], &byte, 1) < 0 && errno == EINTR) {
+        }
+        ::close(gate[0]);
+        container_child(plan, exec_report_fd);
     }
-    ::close(fds[1]);
-    Report r{};
-    ssize_t n;
-    do {
-        n = ::read(fds[0], &r, sizeof r);
-    } while (n < 0 && errno == EINTR);
-    if (n == static_cast<ssize_t>(sizeof r)) {
-        // The container failed before exec and has exited (its parent reaps it).
-        (void)!::write(report_fd, &r, sizeof r);
-        ::_exit(127);
-    }
-    send_started(report_fd, pid);  // EOF: close-on-exec fired, the command runs
-    ::_exit(0);
+    send_started(report_fd, pid);
+    ::_exit(0);  // opens the gate
 }
 
 // The caller's side: joins the pod's namespaces (setns for PID applies to children only, so
-// one more fork is needed to be inside it) and passes the exit status on.
+// one more fork is needed to be inside it), reports how the exec went, and passes the exit
+// status on.
 [[noreturn]] void helper_child(const ChildPlan& plan, int report_fd) {
     const LaunchSpec& spec = *plan.spec;
     static const int setns_flags[4] = {CLONE_NEWNET, CLONE_NEWIPC, CLONE_NEWUTS, CLONE_NEWPID};
@@ -297,19 +309,33 @@ int wait_status(pid_t pid) {
     ign.sa_handler = SIG_IGN;
     for (int sig : {SIGINT, SIGQUIT, SIGTERM, SIGHUP, SIGTSTP}) ::sigaction(sig, &ign, nullptr);
 
+    // The container reports a failure before exec here; EOF means exec happened (close-on-exec).
+    int exec_report[2];
+    if (::pipe2(exec_report, O_CLOEXEC) != 0) child_fail(report_fd, stage_fork, errno);
     pid_t pod_side = ::fork();
     if (pod_side < 0) child_fail(report_fd, stage_fork, errno);
-    if (pod_side == 0) pod_side_child(plan, report_fd);
-    ::close(report_fd);
-    int pod_side_status = wait_status(pod_side);
-    if (spec.detached) ::_exit(pod_side_status);
-    // Foreground: the container is our child now (CLONE_PARENT), and our only one.
-    int status = 0;
-    pid_t container;
+    if (pod_side == 0) {
+        ::close(exec_report[0]);
+        pod_side_child(plan, report_fd, exec_report[1]);
+    }
+    ::close(exec_report[1]);
+    if (wait_status(pod_side) != 0) ::_exit(127);  // it reported why
+
+    Report r{};
+    ssize_t n;
     do {
-        container = ::waitpid(-1, &status, 0);
-    } while (container < 0 && errno == EINTR);
-    if (container < 0) ::_exit(pod_side_status);
+        n = ::read(exec_report[0], &r, sizeof r);
+    } while (n < 0 && errno == EINTR);
+    bool exec_failed = n == static_cast<ssize_t>(sizeof r);
+    if (!exec_failed) r = Report{0, stage_ok, 0, -1};
+    (void)!::write(report_fd, &r, sizeof r);
+    ::close(report_fd);
+    if (spec.detached) ::_exit(exec_failed ? 127 : 0);
+    // Foreground: the container is our child (CLONE_PARENT), and our only one.
+    int status = 0;
+    while (::waitpid(-1, &status, 0) < 0) {
+        if (errno != EINTR) ::_exit(127);
+    }
     ::_exit(WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
 }
 
@@ -364,32 +390,39 @@ Result<LaunchedContainer> launch_container(const LaunchSpec& spec) {
     }
     report_write.reset();
 
-    Report r{0, stage_ok, 0, -1};
+    // Two reports: the pod-side helper's {pod pid, with the pid in SCM_CREDENTIALS}, then the
+    // outer helper's verdict on the exec. Any failure before that comes as the only report.
     pid_t container_pid = 0;
-    iovec iov{&r, sizeof r};
-    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(ucred))] = {};
-    msghdr msg{};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control;
-    msg.msg_controllen = sizeof control;
-    ssize_t n;
-    do {
-        n = ::recvmsg(report_read.get(), &msg, 0);
-    } while (n < 0 && errno == EINTR);
-    for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
-        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_CREDENTIALS) {
-            ucred cred{};
-            std::memcpy(&cred, CMSG_DATA(c), sizeof cred);
-            container_pid = cred.pid;
-        }
-    }
-    bool failed = n != static_cast<ssize_t>(sizeof r) || r.stage != stage_ok;
+    auto receive = [&](Report& r) {
+        iovec iov{&r, sizeof r};
+        alignas(cmsghdr) char control[CMSG_SPACE(sizeof(ucred))] = {};
+        msghdr msg{};
+        msg.msg_iov = &iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = control;
+        msg.msg_controllen = sizeof control;
+        ssize_t n;
+        do {
+            n = ::recvmsg(report_read.get(), &msg, 0);
+        } while (n < 0 && errno == EINTR);
+        if (container_pid == 0 && r.stage == stage_ok)
+            for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c))
+                if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_CREDENTIALS) {
+                    ucred cred{};
+                    std::memcpy(&cred, CMSG_DATA(c), sizeof cred);
+                    container_pid = cred.pid;
+                }
+        return n == static_cast<ssize_t>(sizeof r);
+    };
+    Report started{0, stage_ok, 0, -1}, r{0, stage_ok, 0, -1};
+    bool complete = receive(started) && started.stage == stage_ok && receive(r);
+    if (!complete && started.stage != stage_ok) r = started;
+    bool failed = !complete || r.stage != stage_ok;
     if (failed || spec.detached) {
         int status = 0;
         ::waitpid(helper, &status, 0);
     }
-    if (n != static_cast<ssize_t>(sizeof r)) return fail("start container: helper died");
+    if (r.stage == stage_ok && !complete) return fail("start container: helper died");
     if (r.stage != stage_ok) {
         std::string what = stage_text(r.stage);
         if (r.stage == stage_exec) what += " \"" + spec.argv.front() + "\"";
@@ -398,7 +431,7 @@ Result<LaunchedContainer> launch_container(const LaunchSpec& spec) {
             what += " " + plan.steps[static_cast<size_t>(r.step)].target;
         return fail_errno("start container: " + what, r.error);
     }
-    return LaunchedContainer{container_pid, r.pid, spec.detached ? 0 : helper};
+    return LaunchedContainer{container_pid, started.pid, spec.detached ? 0 : helper};
 }
 
 Result<int> wait_for_exit(const LaunchedContainer& container) {

@@ -76,7 +76,7 @@ SandboxInfo sandbox_info(const SandboxStore& store, const SandboxRecord& record)
     std::vector<std::pair<pid_t, int>> exits;
     bool exits_read = false;
     for (const auto& c : record.containers) {
-        ContainerInfo ci{c.id,      c.name,     c.pid,     c.pod_pid,   c.command,
+        ContainerInfo ci{c.id,       c.name,     c.pid,     c.pod_pid, c.command,
                          c.detached, c.log_path, c.created, "running", c.exit_code};
         if (!alive || !process_running(c.pid, c.start_time)) {
             ci.status = "exited";
@@ -175,8 +175,8 @@ Result<RunningContainer> Runtime::run_container(std::string_view sandbox_ref,
     if (spec.detach) {
         if (auto r = make_dirs(store.logs_dir(*id), 0700); !r) return std::unexpected(r.error());
         container.log_path = store.logs_dir(*id) + "/" + container.id + ".log";
-        log.reset(::open(container.log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
-                         0600));
+        log.reset(
+            ::open(container.log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
         if (!log) return fail_errno("open container log " + container.log_path, errno);
         launch.log_fd = log.get();
     }
@@ -197,8 +197,8 @@ Result<RunningContainer> Runtime::run_container(std::string_view sandbox_ref,
 }
 
 Result<int> Runtime::wait_container(const RunningContainer& container) {
-    if (container.helper <= 0) return fail("wait: container " + container.id.substr(0, 12) +
-                                           " is detached");
+    if (container.helper <= 0)
+        return fail("wait: container " + container.id.substr(0, 12) + " is detached");
     auto code = wait_for_exit(LaunchedContainer{container.pid, 0, container.helper});
     if (!code) return code;
     // Record how it ended; the sandbox may have been removed meanwhile, which is fine.

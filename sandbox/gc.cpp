@@ -37,7 +37,8 @@ Result<GcReport> Runtime::gc() {
         auto record = store.load(id);
         if (!record) {
             if (live_pause.contains(id)) {
-                report.errors.push_back(record.error().message + " (its pause process runs; "
+                report.errors.push_back(record.error().message +
+                                        " (its pause process runs; "
                                         "left alone)");
                 running[id] = live_pause[id];
                 continue;
@@ -56,10 +57,9 @@ Result<GcReport> Runtime::gc() {
         std::vector<Error> errors;
         forget_sandbox(store, id, record->name, errors);
         note_errors(errors);
-        report.actions.push_back("removed sandbox " + record->name + " (" +
-                                 (record->phase == SandboxPhase::stopped ? "stopped"
-                                                                         : "pause process died") +
-                                 ")");
+        report.actions.push_back(
+            "removed sandbox " + record->name + " (" +
+            (record->phase == SandboxPhase::stopped ? "stopped" : "pause process died") + ")");
     }
 
     for (const auto& p : pauses) {

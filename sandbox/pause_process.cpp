@@ -53,12 +53,14 @@ int pause_child(void* opaque) {
     ::_exit(127);
 }
 
-int pidfd_open(pid_t pid) { return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)); }
+int pidfd_open(pid_t pid) {
+    return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+}
 
 }  // namespace
 
 Result<PauseProcess> spawn_pause(const PauseSpec& spec) {
-    std::vector<std::string> arg_strings = {"podnet-pause", "--hostname", spec.hostname, "--id",
+    std::vector<std::string> arg_strings = {"podnet-pause",  "--hostname", spec.hostname, "--id",
                                             spec.sandbox_id, "--run-root", spec.run_root};
     std::vector<char*> argv;
     for (auto& s : arg_strings) argv.push_back(s.data());
@@ -72,13 +74,13 @@ Result<PauseProcess> spawn_pause(const PauseSpec& spec) {
     if (!devnull) return fail_errno("spawn pause: open /dev/null", errno);
     UniqueFd exit_log;
     if (!spec.exit_log_path.empty()) {
-        exit_log.reset(::open(spec.exit_log_path.c_str(),
-                              O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
+        exit_log.reset(
+            ::open(spec.exit_log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
         if (!exit_log) return fail_errno("spawn pause: open " + spec.exit_log_path, errno);
     }
 
-    CloneArgs args{spec.binary.c_str(), argv.data(), devnull.get(), ready_write.get(),
-                   exit_log.get(), 0};
+    CloneArgs args{spec.binary.c_str(), argv.data(),    devnull.get(),
+                   ready_write.get(),   exit_log.get(), 0};
     // CLONE_VM|CLONE_VFORK: like posix_spawn, no copy of our address space; we resume once
     // the child has exec'd. The stack only has to last until then.
     alignas(16) static thread_local std::array<char, 32 * 1024> stack;

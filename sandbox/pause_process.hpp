@@ -11,11 +11,11 @@
 namespace podnet {
 
 struct PauseSpec {
-    std::string binary;          // path of podnet-pause
-    std::string hostname;        // set in the new UTS namespace
-    std::string sandbox_id;      // tags the process so gc can find orphans
-    std::string run_root;        // likewise: which podnet root it belongs to
-    std::string exit_log_path;   // pause appends "<pid> <status>" per reaped child
+    std::string binary;         // path of podnet-pause
+    std::string hostname;       // set in the new UTS namespace
+    std::string sandbox_id;     // tags the process so gc can find orphans
+    std::string run_root;       // likewise: which podnet root it belongs to
+    std::string exit_log_path;  // pause appends "<pid> <status>" per reaped child
 };
 
 struct PauseProcess {

@@ -9,10 +9,14 @@ using nlohmann::json;
 std::string record_to_json(const SandboxRecord& r) {
     json containers = json::array();
     for (const auto& c : r.containers) {
-        json jc = {{"id", c.id},         {"name", c.name},
-                   {"pid", c.pid},       {"pod_pid", c.pod_pid},
-                   {"start_time", c.start_time}, {"command", c.command},
-                   {"detached", c.detached},     {"log_path", c.log_path},
+        json jc = {{"id", c.id},
+                   {"name", c.name},
+                   {"pid", c.pid},
+                   {"pod_pid", c.pod_pid},
+                   {"start_time", c.start_time},
+                   {"command", c.command},
+                   {"detached", c.detached},
+                   {"log_path", c.log_path},
                    {"created", c.created}};
         if (c.exit_code) jc["exit_code"] = *c.exit_code;
         containers.push_back(std::move(jc));

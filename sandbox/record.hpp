@@ -17,8 +17,8 @@ namespace podnet {
 struct ContainerRecord {
     std::string id;
     std::string name;
-    pid_t pid = 0;         // in podnet's PID namespace
-    pid_t pod_pid = 0;     // the same process as seen inside the pod (pause reports these)
+    pid_t pid = 0;      // in podnet's PID namespace
+    pid_t pod_pid = 0;  // the same process as seen inside the pod (pause reports these)
     uint64_t start_time = 0;
     std::vector<std::string> command;
     bool detached = false;

@@ -96,8 +96,8 @@ Result<SandboxInfo> Runtime::create_sandbox(const SandboxSpec& spec) {
     if (auto r = make_dirs(store.pin_dir(id), 0700); !r) return std::unexpected(r.error());
     rollback.push([&] { (void)remove_tree(store.pod_dir(id)); });
 
-    auto pause = spawn_pause({pause_binary_, record.hostname, id, config_.run_root,
-                              store.exit_log_path(id)});
+    auto pause = spawn_pause(
+        {pause_binary_, record.hostname, id, config_.run_root, store.exit_log_path(id)});
     if (!pause) return wrap(pause.error(), "create sandbox " + record.name);
     record.pause_pid = pause->pid;
     record.pause_start_time = pause->start_time;
@@ -161,7 +161,8 @@ Result<void> Runtime::stop_sandbox(std::string_view ref, std::chrono::seconds ti
     unpin_all(store, *id, errors);
     record->phase = SandboxPhase::stopped;
     if (auto r = store.save(*record); !r) errors.push_back(r.error());
-    if (!errors.empty()) return std::unexpected(join_errors("stop sandbox " + record->name, errors));
+    if (!errors.empty())
+        return std::unexpected(join_errors("stop sandbox " + record->name, errors));
     return {};
 }
 

@@ -35,14 +35,18 @@ std::string SandboxStore::record_path(std::string_view id) const {
 std::string SandboxStore::pod_dir(std::string_view id) const {
     return pods_dir() + "/" + std::string(id);
 }
-std::string SandboxStore::pin_dir(std::string_view id) const { return pod_dir(id) + "/ns"; }
+std::string SandboxStore::pin_dir(std::string_view id) const {
+    return pod_dir(id) + "/ns";
+}
 std::string SandboxStore::pin_path(std::string_view id, NamespaceKind kind) const {
     return pin_dir(id) + "/" + std::string(namespace_proc_name(kind));
 }
 std::string SandboxStore::exit_log_path(std::string_view id) const {
     return pod_dir(id) + "/exits";
 }
-std::string SandboxStore::logs_dir(std::string_view id) const { return pod_dir(id) + "/logs"; }
+std::string SandboxStore::logs_dir(std::string_view id) const {
+    return pod_dir(id) + "/logs";
+}
 
 Result<void> SandboxStore::claim_name(const std::string& name, const std::string& id) const {
     std::string link = names_dir() + "/" + name;

@@ -20,7 +20,7 @@
 namespace podnet {
 
 class SandboxStore {
-public:
+  public:
     explicit SandboxStore(std::string run_root) : root_(std::move(run_root)) {}
 
     [[nodiscard]] Result<void> ensure_layout() const;
@@ -52,7 +52,7 @@ public:
     // id, name, or a unique prefix of an id → id.
     [[nodiscard]] Result<std::string> resolve(std::string_view ref) const;
 
-private:
+  private:
     std::string root_;
 };
 

@@ -31,7 +31,7 @@ struct SandboxSpec {
     std::string hostname;                   // empty: the name
     std::string k8s_namespace = "default";  // Kubernetes namespace (policy selects by it)
     Labels labels;
-    std::string network = "none";           // "none": only lo (the network issues add more)
+    std::string network = "none";  // "none": only lo (the network issues add more)
 };
 
 struct ContainerInfo {
@@ -88,7 +88,7 @@ struct GcReport {
 };
 
 class Runtime {
-public:
+  public:
     [[nodiscard]] static Result<Runtime> open(Config config);
 
     [[nodiscard]] Result<SandboxInfo> create_sandbox(const SandboxSpec& spec);
@@ -114,7 +114,7 @@ public:
 
     [[nodiscard]] const Config& config() const { return config_; }
 
-private:
+  private:
     explicit Runtime(Config config);
     Config config_;
     std::string pause_binary_;

@@ -65,7 +65,9 @@ static void reap_children(int log_ok) {
     }
 }
 
-static void ignore_signal(int sig) { (void)sig; }
+static void ignore_signal(int sig) {
+    (void)sig;
+}
 
 int main(int argc, char** argv) {
     const char* hostname = NULL;

@@ -21,7 +21,9 @@ using nlohmann::json;
 
 namespace {
 
-std::string probe() { return bin_dir() + "/pn-probe"; }
+std::string probe() {
+    return bin_dir() + "/pn-probe";
+}
 
 CommandResult run_in(const std::string& root, const std::string& sandbox,
                      std::vector<std::string> options, std::vector<std::string> command) {
@@ -62,8 +64,9 @@ std::string create(const std::string& root, const std::string& name,
 
 }  // namespace
 
-TEST_CASE("two containers in one pod share localhost, IPC, PIDs and hostname; another pod "
-          "sees none of it") {
+TEST_CASE(
+    "two containers in one pod share localhost, IPC, PIDs and hostname; another pod "
+    "sees none of it") {
     std::string root = make_temp_dir("pn-pod");
     create(root, "pod", {"--hostname", "podhost"});
     create(root, "other");
@@ -81,15 +84,14 @@ TEST_CASE("two containers in one pod share localhost, IPC, PIDs and hostname; an
     auto server2 = run_in(root, "pod", {"-d"}, {probe(), "tcp-serve", "8081", "x"});
     REQUIRE(server2.exit_code == 0);
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    auto elsewhere = run_in(root, "other", {}, {"/usr/bin/timeout", "1", probe(), "tcp-get",
-                                                "8081"});
+    auto elsewhere =
+        run_in(root, "other", {}, {"/usr/bin/timeout", "1", probe(), "tcp-get", "8081"});
     CHECK(elsewhere.exit_code != 0);
 
     // SysV IPC: a message queue and shared memory made by one container, used by another.
     CHECK(trim(run_in(root, "pod", {}, {probe(), "msgq-send", "4242", "queued-msg"}).out) ==
           "sent");
-    CHECK(trim(run_in(root, "other", {}, {probe(), "msgq-recv", "4242"}).out)
-              .starts_with("error"));
+    CHECK(trim(run_in(root, "other", {}, {probe(), "msgq-recv", "4242"}).out).starts_with("error"));
     CHECK(trim(run_in(root, "pod", {}, {probe(), "msgq-recv", "4242"}).out) == "queued-msg");
     CHECK(trim(run_in(root, "pod", {}, {probe(), "shm-write", "4343", "shared-mem"}).out) ==
           "written");
@@ -178,13 +180,13 @@ TEST_CASE("env, workdir, user, capabilities") {
     CHECK(id.out.starts_with("uid=1000"));
     CHECK(id.out.find(" gid=1001") != std::string::npos);
     // Docker's default set is 0x00000000a80425fb; a non-root user gets none effective.
-    auto caps = run_in(root, "pod", {}, {"/bin/grep", "-E", "CapEff|CapBnd|NoNewPrivs",
-                                         "/proc/self/status"});
+    auto caps = run_in(root, "pod", {},
+                       {"/bin/grep", "-E", "CapEff|CapBnd|NoNewPrivs", "/proc/self/status"});
     CHECK(caps.out.find("CapEff:\t00000000a80425fb") != std::string::npos);
     CHECK(caps.out.find("CapBnd:\t00000000a80425fb") != std::string::npos);
     CHECK(caps.out.find("NoNewPrivs:\t1") != std::string::npos);
-    auto user_caps = run_in(root, "pod", {"--user", "1000"},
-                            {"/bin/grep", "CapEff", "/proc/self/status"});
+    auto user_caps =
+        run_in(root, "pod", {"--user", "1000"}, {"/bin/grep", "CapEff", "/proc/self/status"});
     CHECK(user_caps.out.find("CapEff:\t0000000000000000") != std::string::npos);
     auto dropped = run_in(root, "pod", {"--cap-drop", "ALL", "--cap-add", "NET_ADMIN"},
                           {"/bin/grep", "CapEff", "/proc/self/status"});
@@ -255,8 +257,8 @@ TEST_CASE("kill, stop with grace period, and signal forwarding") {
     if (cli == 0) {
         std::string bin = bin_dir() + "/podnet";
         std::string p = probe();
-        ::execl(bin.c_str(), "podnet", "--root", root.c_str(), "run", "pod", "--name", "fg",
-                "--", p.c_str(), "sleep", "30000", nullptr);
+        ::execl(bin.c_str(), "podnet", "--root", root.c_str(), "run", "pod", "--name", "fg", "--",
+                p.c_str(), "sleep", "30000", nullptr);
         ::_exit(127);
     }
     for (int i = 0; i < 250; ++i) {

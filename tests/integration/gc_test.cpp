@@ -58,7 +58,7 @@ TEST_CASE("gc after podnet sandbox create is SIGKILLed at each step") {
         CAPTURE(step);
         std::string root = make_temp_dir("pn-gc-step");
         auto r = run_podnet(root, {"sandbox", "create", "--name", "crashy"},
-                        {std::string("PODNET_FAULT=") + step});
+                            {std::string("PODNET_FAULT=") + step});
         REQUIRE(r.exit_code == 128 + SIGKILL);
         json first = gc(root);
         if (std::string(step) == "create.saved") {

@@ -32,9 +32,9 @@ json inspect(const std::string& root, const std::string& ref) {
 
 TEST_CASE("a sandbox is a pause process holding pinned namespaces") {
     std::string root = make_temp_dir("pn-sandbox");
-    auto created = run_podnet(root, {"sandbox", "create", "--name", "web", "--hostname", "webhost",
-                                 "--namespace", "prod", "--label", "run=nginx", "--label",
-                                 "app.kubernetes.io/tier=front"});
+    auto created = run_podnet(
+        root, {"sandbox", "create", "--name", "web", "--hostname", "webhost", "--namespace", "prod",
+               "--label", "run=nginx", "--label", "app.kubernetes.io/tier=front"});
     REQUIRE_MESSAGE(created.exit_code == 0, created.err);
     std::string id = trim(created.out);
     CHECK(id.size() == 64);
@@ -60,14 +60,16 @@ TEST_CASE("a sandbox is a pause process holding pinned namespaces") {
     }
 
     // Joinable by path with nsenter: the pod's network has only lo, and it is up.
-    auto links = run_command({"/usr/bin/nsenter", "--net=" + info["namespaces"]["net"].get<std::string>(),
-                              "/usr/sbin/ip", "-o", "link", "show"});
+    auto links =
+        run_command({"/usr/bin/nsenter", "--net=" + info["namespaces"]["net"].get<std::string>(),
+                     "/usr/sbin/ip", "-o", "link", "show"});
     REQUIRE_MESSAGE(links.exit_code == 0, links.err);
     CHECK(links.out.find("lo:") != std::string::npos);
     CHECK(links.out.find(",UP") != std::string::npos);
     CHECK(std::count(links.out.begin(), links.out.end(), '\n') == 1);
-    auto hostname = run_command({"/usr/bin/nsenter", "--uts=" + info["namespaces"]["uts"].get<std::string>(),
-                                 "/bin/hostname"});
+    auto hostname =
+        run_command({"/usr/bin/nsenter", "--uts=" + info["namespaces"]["uts"].get<std::string>(),
+                     "/bin/hostname"});
     CHECK(trim(hostname.out) == "webhost");
 
     // The id, a unique prefix, and the name all name it.

@@ -95,8 +95,12 @@ CommandResult run_command(const std::vector<std::string>& argv,
     return result;
 }
 
-std::string bin_dir() { return PODNET_TEST_BIN_DIR; }
-std::string source_dir() { return PODNET_TEST_SOURCE_DIR; }
+std::string bin_dir() {
+    return PODNET_TEST_BIN_DIR;
+}
+std::string source_dir() {
+    return PODNET_TEST_SOURCE_DIR;
+}
 
 std::string make_temp_dir(const std::string& prefix) {
     std::string tmpl = "/tmp/" + prefix + "-XXXXXX";
@@ -105,7 +109,7 @@ std::string make_temp_dir(const std::string& prefix) {
 }
 
 CommandResult run_podnet(const std::string& root, const std::vector<std::string>& args,
-                     const std::vector<std::string>& extra_env) {
+                         const std::vector<std::string>& extra_env) {
     std::vector<std::string> argv = {bin_dir() + "/podnet", "--root", root};
     argv.insert(argv.end(), args.begin(), args.end());
     return run_command(argv, extra_env);
@@ -138,7 +142,8 @@ std::vector<std::string> leftovers(const std::string& root) {
     for (const char* dir : {"/run/sandboxes", "/run/names", "/run/pods"}) {
         auto names = list_dir(root + dir);
         if (names)
-            for (const auto& n : *names) found.push_back(std::string("file: ") + root + dir + "/" + n);
+            for (const auto& n : *names)
+                found.push_back(std::string("file: ") + root + dir + "/" + n);
     }
     auto procs = list_dir("/proc");
     if (procs) {

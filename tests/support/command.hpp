@@ -14,8 +14,7 @@ struct CommandResult {
 
 // Runs argv with optional extra environment ("K=V"), waits at most `timeout_ms` (then SIGKILL).
 CommandResult run_command(const std::vector<std::string>& argv,
-                          const std::vector<std::string>& extra_env = {},
-                          int timeout_ms = 30000);
+                          const std::vector<std::string>& extra_env = {}, int timeout_ms = 30000);
 
 // The build's bin directory (podnet, podnet-pause, test helpers, examples).
 std::string bin_dir();
@@ -26,7 +25,7 @@ std::string make_temp_dir(const std::string& prefix);
 
 // `podnet --root ROOT args...`
 CommandResult run_podnet(const std::string& root, const std::vector<std::string>& args,
-                     const std::vector<std::string>& extra_env = {});
+                         const std::vector<std::string>& extra_env = {});
 
 std::string trim(std::string s);
 

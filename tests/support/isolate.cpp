@@ -47,8 +47,7 @@ void bring_loopback_up() {
 
 // PID 1 of the test's PID namespace: set up the private world, start the test, reap.
 [[noreturn]] void namespace_init(char** argv) {
-    if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0)
-        die("make / private");
+    if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) die("make / private");
     if (::mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) != 0)
         die("mount /proc");
     for (const char* dir : {"/run", "/tmp"})
@@ -91,8 +90,7 @@ int run_isolated(int argc, char** argv, int (*body)(int, char**)) {
         const char* host = std::getenv(host_netns_env);
         std::string mine = " " + std::to_string(netns_inode("/proc/self/ns/net")) + " ";
         if (host == nullptr || (" " + std::string(host) + " ").find(mine) != std::string::npos) {
-            std::fprintf(stderr,
-                         "refusing to run: this process is in PID 1's network namespace\n");
+            std::fprintf(stderr, "refusing to run: this process is in PID 1's network namespace\n");
             return 1;
         }
         return body(argc, argv);

@@ -177,11 +177,16 @@ int orphan() {
 const char* errno_name(long rc, int err) {
     if (rc >= 0) return "OK";
     switch (err) {
-        case EPERM: return "EPERM";
-        case ENOSYS: return "ENOSYS";
-        case EACCES: return "EACCES";
-        case EINVAL: return "EINVAL";
-        default: return "OTHER";
+        case EPERM:
+            return "EPERM";
+        case ENOSYS:
+            return "ENOSYS";
+        case EACCES:
+            return "EACCES";
+        case EINVAL:
+            return "EINVAL";
+        default:
+            return "OTHER";
     }
 }
 

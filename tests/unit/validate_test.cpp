@@ -5,7 +5,8 @@
 using namespace podnet;
 
 TEST_CASE("names follow Docker's rule") {
-    for (const char* ok : {"a", "web", "web-1", "Web_1.x", "0abc"}) CHECK(validate_name("sandbox", ok));
+    for (const char* ok : {"a", "web", "web-1", "Web_1.x", "0abc"})
+        CHECK(validate_name("sandbox", ok));
     std::string long_name(64, 'a');
     for (std::string bad : {std::string(""), std::string("../x"), std::string("-a"),
                             std::string(".a"), std::string("a/b"), std::string("a b"), long_name}) {
