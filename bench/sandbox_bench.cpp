@@ -100,7 +100,7 @@ double timed_exec(const std::vector<std::string>& argv) {
 }
 
 void floor_round(const std::string& bin, int n, Samples& s) {
-    std::string dir = "/tmp/bench-floor";
+    std::string dir = "/run/bench-floor";
     (void)podnet::make_dirs(dir, 0700);
     std::string out = run_capture({bin + "/podnet-bench-floor", dir, std::to_string(n)});
     char kind[16];
@@ -119,7 +119,7 @@ long pause_rss_kib = 0;
 
 void api_round(const std::string& bin, int n, Samples& s, std::vector<double>& ordered) {
     podnet::Config config;
-    podnet::place_under_root(config, "/tmp/bench-api");
+    podnet::place_under_root(config, "/run/bench-api");
     config.pause_binary = bin + "/podnet-pause";
     auto rt = podnet::Runtime::open(config);
     if (!rt) {
@@ -159,11 +159,11 @@ void api_round(const std::string& bin, int n, Samples& s, std::vector<double>& o
 void cli_round(const std::string& bin, int n, Samples& s) {
     std::string podnet = bin + "/podnet";
     for (int i = 0; i < n; ++i)
-        s.create.push_back(timed_exec({podnet, "--root", "/tmp/bench-cli", "sandbox", "create",
+        s.create.push_back(timed_exec({podnet, "--root", "/run/bench-cli", "sandbox", "create",
                                        "--name", "c" + std::to_string(i)}));
     for (int i = 0; i < n; ++i)
         s.remove.push_back(timed_exec(
-            {podnet, "--root", "/tmp/bench-cli", "sandbox", "rm", "-f", "c" + std::to_string(i)}));
+            {podnet, "--root", "/run/bench-cli", "sandbox", "rm", "-f", "c" + std::to_string(i)}));
 }
 
 double mean(const std::vector<double>& v, size_t from, size_t count) {

@@ -13,7 +13,7 @@
 set -eu
 
 podnet=${PODNET:-podnet}
-work=$(mktemp -d /tmp/podnet-crun.XXXXXX)
+work=$(mktemp -d -t podnet-crun.XXXXXX)
 cleanup() {
     crun --root "$work/crun" delete -f podnet-crun-demo >/dev/null 2>&1 || true
     $podnet sandbox rm -f crun-demo >/dev/null 2>&1 || true

@@ -103,7 +103,8 @@ std::string source_dir() {
 }
 
 std::string make_temp_dir(const std::string& prefix) {
-    std::string tmpl = "/tmp/" + prefix + "-XXXXXX";
+    const char* tmpdir = std::getenv("TMPDIR");
+    std::string tmpl = std::string(tmpdir != nullptr ? tmpdir : "/tmp") + "/" + prefix + "-XXXXXX";
     char* dir = ::mkdtemp(tmpl.data());
     return dir != nullptr ? std::string(dir) : std::string();
 }

@@ -20,7 +20,7 @@ CommandResult run_command(const std::vector<std::string>& argv,
 std::string bin_dir();
 std::string source_dir();
 
-// A fresh directory under /tmp (a private tmpfs inside the isolated tests).
+// A fresh directory under $TMPDIR (a private tmpfs inside the isolated tests).
 std::string make_temp_dir(const std::string& prefix);
 
 // `podnet --root ROOT args...`

@@ -50,10 +50,12 @@ void bring_loopback_up() {
     if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) die("make / private");
     if (::mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) != 0)
         die("mount /proc");
-    for (const char* dir : {"/run", "/tmp"})
-        if (::mount("tmpfs", dir, "tmpfs", MS_NOSUID | MS_NODEV, "mode=755") != 0)
-            die("mount tmpfs");
-    ::chmod("/tmp", 01777);
+    // A private /run (not /tmp: the build tree may live there). Temporary files go under
+    // /run/tmp through TMPDIR, so they vanish with the namespace as well.
+    if (::mount("tmpfs", "/run", "tmpfs", MS_NOSUID | MS_NODEV, "mode=755") != 0)
+        die("mount tmpfs on /run");
+    if (::mkdir("/run/tmp", 01777) != 0 || ::chmod("/run/tmp", 01777) != 0) die("mkdir /run/tmp");
+    ::setenv("TMPDIR", "/run/tmp", 1);
     // crun refuses this machine's v1/v2 hybrid cgroups; hide the v2 part (machine quirk).
     struct stat st {};
     if (::stat("/sys/fs/cgroup/unified", &st) == 0)
