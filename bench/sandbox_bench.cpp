@@ -3,8 +3,10 @@
 //   podnet-bench-sandbox BIN_DIR OUT.json [N]      (bench/run calls it in private namespaces)
 //
 // Each round creates N sandboxes (all alive at once, so growth with N shows), then removes
-// them, for the floor (bench/floor.c), the API and the CLI in turn; rounds alternate so drift
-// on this shared machine hits all three alike.
+// them, for the floor (bench/floor.c), the API and the CLI in turn. The kernel frees a network
+// namespace asynchronously (a kworker, after RCU grace periods), and that work competes with
+// whatever runs next; so each phase starts after a pause for the previous one's cleanup, and
+// the order rotates between rounds so no contender always follows the same neighbour.
 
 #include <fcntl.h>
 #include <sys/wait.h>
@@ -16,6 +18,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "common/fs.hpp"
@@ -181,14 +184,20 @@ int main(int argc, char** argv) {
     }
     std::string bin = argv[1];
     int n = argc > 3 ? std::atoi(argv[3]) : 200;
-    constexpr int rounds = 2;
+    constexpr int rounds = 3;
     Samples floor, api, cli;
     std::vector<std::vector<double>> api_ordered(rounds);
     std::vector<double> fork_exec;
+    auto settle = [] { std::this_thread::sleep_for(std::chrono::seconds(1)); };
     for (int round = 0; round < rounds; ++round) {
-        floor_round(bin, n, floor);
-        api_round(bin, n, api, api_ordered[static_cast<size_t>(round)]);
-        cli_round(bin, n, cli);
+        for (int phase = 0; phase < 3; ++phase) {
+            settle();
+            switch ((round + phase) % 3) {
+                case 0: floor_round(bin, n, floor); break;
+                case 1: api_round(bin, n, api, api_ordered[static_cast<size_t>(round)]); break;
+                case 2: cli_round(bin, n, cli); break;
+            }
+        }
         for (int i = 0; i < 50; ++i) fork_exec.push_back(timed_exec({"/bin/true"}));
     }
     // Growth: the 10 creates around the first vs around the N-th, per round, averaged.

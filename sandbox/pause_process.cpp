@@ -1,6 +1,9 @@
 #include "sandbox/pause_process.hpp"
 
 #include <fcntl.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
@@ -9,6 +12,7 @@
 #include <unistd.h>
 
 #include <array>
+#include <cstring>
 #include <vector>
 
 #include "common/process.hpp"
@@ -19,57 +23,80 @@ namespace podnet {
 
 namespace {
 
+enum SetupStage { setup_ok = 0, setup_hostname, setup_loopback, setup_fds, setup_exec };
+
 struct CloneArgs {
     const char* binary;
     char* const* argv;
+    const char* hostname;
     int devnull;
-    int ready_write;
     int exit_log;
-    int exec_errno;  // written by the child: it shares our memory (CLONE_VM)
+    // Written by the child, read after it has exec'd or died: it shares our memory (CLONE_VM).
+    int failed_stage;
+    int error;
 };
 
-// Runs in the child between clone and exec, on a borrowed stack and sharing our memory:
-// syscalls only.
-int pause_child(void* opaque) {
-    auto* args = static_cast<CloneArgs*>(opaque);
-    ::setsid();
-    sigset_t none;
-    sigemptyset(&none);
-    ::sigprocmask(SIG_SETMASK, &none, nullptr);
-    // Move the sources above the target range first: a source may itself be fd 3 or 4, and a
-    // naive dup2 sequence would overwrite it. dup2 then clears FD_CLOEXEC on each copy, so
-    // exactly fds 0-4 reach podnet-pause.
-    int ready = ::fcntl(args->ready_write, F_DUPFD_CLOEXEC, 10);
-    int exit_log = args->exit_log >= 0 ? ::fcntl(args->exit_log, F_DUPFD_CLOEXEC, 10) : -1;
-    if (ready < 0 || (args->exit_log >= 0 && exit_log < 0) || ::dup2(args->devnull, 0) < 0 ||
-        ::dup2(args->devnull, 1) < 0 || ::dup2(args->devnull, 2) < 0 || ::dup2(ready, 3) < 0 ||
-        (exit_log >= 0 && ::dup2(exit_log, 4) < 0)) {
-        args->exec_errno = errno;
-        ::_exit(127);
-    }
-    static char* const empty_env[] = {nullptr};
-    ::execve(args->binary, args->argv, empty_env);
-    args->exec_errno = errno;
+[[noreturn]] void setup_failed(CloneArgs* args, int stage) {
+    args->failed_stage = stage;
+    args->error = errno;
     ::_exit(127);
 }
 
-int pidfd_open(pid_t pid) {
-    return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+// Runs in the child between clone and exec, already inside the new namespaces, on a borrowed
+// stack and sharing our memory: syscalls only. The pod is ready before pause runs, so nothing
+// waits for pause to be scheduled.
+int pause_child(void* opaque) {
+    auto* args = static_cast<CloneArgs*>(opaque);
+    ::setsid();
+    if (::sethostname(args->hostname, std::strlen(args->hostname)) != 0)
+        setup_failed(args, setup_hostname);
+    int sock = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    ifreq lo{};
+    std::memcpy(lo.ifr_name, "lo", 3);
+    if (sock < 0 || ::ioctl(sock, SIOCGIFFLAGS, &lo) != 0) setup_failed(args, setup_loopback);
+    lo.ifr_flags = static_cast<short>(lo.ifr_flags | IFF_UP);
+    if (::ioctl(sock, SIOCSIFFLAGS, &lo) != 0) setup_failed(args, setup_loopback);
+    ::close(sock);
+    // Blocked signals are queued even for a namespace init without handlers (unblocked ones
+    // at SIG_DFL would be dropped); the mask survives exec, so pause finds them.
+    sigset_t blocked;
+    sigemptyset(&blocked);
+    sigaddset(&blocked, SIGTERM);
+    sigaddset(&blocked, SIGINT);
+    sigaddset(&blocked, SIGCHLD);
+    ::sigprocmask(SIG_SETMASK, &blocked, nullptr);
+    // Move the exit log above the target range first (it may itself be fd 0-3); dup2 then
+    // clears FD_CLOEXEC on each copy, so exactly fds 0-3 reach podnet-pause.
+    int exit_log = args->exit_log >= 0 ? ::fcntl(args->exit_log, F_DUPFD_CLOEXEC, 10) : -1;
+    if ((args->exit_log >= 0 && exit_log < 0) || ::dup2(args->devnull, 0) < 0 ||
+        ::dup2(args->devnull, 1) < 0 || ::dup2(args->devnull, 2) < 0 ||
+        (exit_log >= 0 && ::dup2(exit_log, 3) < 0))
+        setup_failed(args, setup_fds);
+    static char* const empty_env[] = {nullptr};
+    ::execve(args->binary, args->argv, empty_env);
+    setup_failed(args, setup_exec);
+}
+
+int pidfd_open(pid_t pid) { return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)); }
+
+const char* setup_text(int stage) {
+    switch (stage) {
+        case setup_hostname: return "set hostname";
+        case setup_loopback: return "bring lo up";
+        case setup_fds: return "set up file descriptors";
+        default: return "exec";
+    }
 }
 
 }  // namespace
 
 Result<PauseProcess> spawn_pause(const PauseSpec& spec) {
-    std::vector<std::string> arg_strings = {"podnet-pause",  "--hostname", spec.hostname, "--id",
-                                            spec.sandbox_id, "--run-root", spec.run_root};
+    std::vector<std::string> arg_strings = {"podnet-pause", "--id", spec.sandbox_id,
+                                            "--run-root", spec.run_root};
     std::vector<char*> argv;
     for (auto& s : arg_strings) argv.push_back(s.data());
     argv.push_back(nullptr);
 
-    int pipe_fds[2];
-    if (::pipe2(pipe_fds, O_CLOEXEC) != 0) return fail_errno("spawn pause: pipe", errno);
-    UniqueFd ready_read(pipe_fds[0]);
-    UniqueFd ready_write(pipe_fds[1]);
     UniqueFd devnull(::open("/dev/null", O_RDWR | O_CLOEXEC));
     if (!devnull) return fail_errno("spawn pause: open /dev/null", errno);
     UniqueFd exit_log;
@@ -79,32 +106,20 @@ Result<PauseProcess> spawn_pause(const PauseSpec& spec) {
         if (!exit_log) return fail_errno("spawn pause: open " + spec.exit_log_path, errno);
     }
 
-    CloneArgs args{spec.binary.c_str(), argv.data(),    devnull.get(),
-                   ready_write.get(),   exit_log.get(), 0};
+    CloneArgs args{spec.binary.c_str(), argv.data(), spec.hostname.c_str(), devnull.get(),
+                   exit_log.get(), setup_ok, 0};
     // CLONE_VM|CLONE_VFORK: like posix_spawn, no copy of our address space; we resume once
-    // the child has exec'd. The stack only has to last until then.
+    // the child has exec'd or died. The stack only has to last until then.
     alignas(16) static thread_local std::array<char, 32 * 1024> stack;
     int flags = CLONE_VM | CLONE_VFORK | SIGCHLD;
     for (auto kind : pod_namespace_kinds) flags |= namespace_clone_flag(kind);
     pid_t pid = ::clone(pause_child, stack.data() + stack.size(), flags, &args);
     if (pid < 0) return fail_errno("spawn pause: clone with new namespaces", errno);
-    ready_write.reset();
-    if (args.exec_errno != 0) {
+    if (args.failed_stage != setup_ok) {
         ::waitpid(pid, nullptr, 0);
-        return fail_errno("spawn pause: exec " + spec.binary, args.exec_errno);
-    }
-
-    char reply[256];
-    ssize_t n;
-    do {
-        n = ::read(ready_read.get(), reply, sizeof reply - 1);
-    } while (n < 0 && errno == EINTR);
-    if (n < 3 || std::string_view(reply, 3) != "ok\n") {
-        std::string why = n > 0 ? std::string(reply, static_cast<size_t>(n)) : "exited early";
-        while (!why.empty() && why.back() == '\n') why.pop_back();
-        ::kill(pid, SIGKILL);
-        ::waitpid(pid, nullptr, 0);
-        return fail("spawn pause: podnet-pause " + why);
+        std::string what = setup_text(args.failed_stage);
+        if (args.failed_stage == setup_exec) what += " " + spec.binary;
+        return fail_errno("spawn pause: " + what, args.error);
     }
     auto stat = read_proc_stat(pid);
     if (!stat) {

@@ -23,9 +23,9 @@ struct PauseProcess {
     uint64_t start_time = 0;  // from /proc/PID/stat: (pid, start_time) identifies it
 };
 
-// Clone + exec podnet-pause with CLONE_NEWNET|NEWIPC|NEWUTS|NEWPID and wait until it reports
-// ready (hostname set, lo up). The pause process is the caller's child and outlives it; it is
-// in its own session with stdio on /dev/null.
+// Clone + exec podnet-pause with CLONE_NEWNET|NEWIPC|NEWUTS|NEWPID; the hostname is set and lo
+// is up before exec. The pause process is the caller's child and outlives it; it is in its own
+// session with stdio on /dev/null.
 [[nodiscard]] Result<PauseProcess> spawn_pause(const PauseSpec& spec);
 
 // Send `signal` and wait up to `timeout_ms` for the process to exit; reaps it when it is the

@@ -1,6 +1,7 @@
 #include "sandbox/pod_lifecycle.hpp"
 
 #include <signal.h>
+#include <unistd.h>
 
 #include <cstdlib>
 
@@ -25,7 +26,12 @@ void unpin_all(const SandboxStore& store, const std::string& id, std::vector<Err
 void forget_sandbox(const SandboxStore& store, const std::string& id, const std::string& name,
                     std::vector<Error>& errors) {
     unpin_all(store, id, errors);
-    if (auto r = remove_tree(store.pod_dir(id)); !r) errors.push_back(r.error());
+    // The pod directory's usual shape, removed directly; the general walk only when something
+    // else is in there (container logs).
+    (void)remove_file(store.exit_log_path(id));
+    (void)remove_dir(store.pin_dir(id));
+    if (::rmdir(store.pod_dir(id).c_str()) != 0 && errno != ENOENT)
+        if (auto r = remove_tree(store.pod_dir(id)); !r) errors.push_back(r.error());
     if (!name.empty()) store.release_name(name, id);
     if (auto r = store.remove_record(id); !r) errors.push_back(r.error());
 }
