@@ -175,6 +175,42 @@ double mean(const std::vector<double>& v, size_t from, size_t count) {
     return sum / static_cast<double>(count);
 }
 
+std::string markdown(const json& r) {
+    auto row = [&](const char* what, const json& st) {
+        char line[160];
+        std::snprintf(line, sizeof line, "| %s | %.3f | %.3f |\n", what,
+                      st["median_ms"].get<double>(), st["p99_ms"].get<double>());
+        return std::string(line);
+    };
+    std::string md = "# Sandbox create / rm (no network)\n\n";
+    md += "Run " + r["date"].get<std::string>() + ": " + std::to_string(r["rounds"].get<int>()) +
+          " rounds of " + std::to_string(r["sandboxes_per_round"].get<int>()) +
+          " sandboxes alive at once, per contender; milliseconds.\n\n";
+    md += "| operation | median | p99 |\n|---|---|---|\n";
+    md += row("floor create (clone 4 ns + 4 pins)", r["floor"]["create"]);
+    md += row("floor teardown (kill + wait + 4 umount)", r["floor"]["teardown"]);
+    md += row("API create", r["api"]["create"]);
+    md += row("API rm -f", r["api"]["rm"]);
+    md += row("CLI create", r["cli"]["create"]);
+    md += row("CLI rm -f", r["cli"]["rm"]);
+    md += row("fork+exec /bin/true", r["fork_exec_true"]);
+    const json& q = r["ratios"];
+    char tail[768];
+    std::snprintf(
+        tail, sizeof tail,
+        "\n| target | measured | goal |\n|---|---|---|\n"
+        "| API create / floor create | %.2fx | <= 2x |\n"
+        "| API rm / floor teardown | %.2fx | <= 2x |\n"
+        "| CLI create - API create | %.2f ms | <= 1.5 ms |\n"
+        "| CLI rm - API rm | %.2f ms | <= 1.5 ms |\n"
+        "| create #191-200 / #1-10 (mean) | %.2fx | <= 1.2x |\n"
+        "| pause RSS | %ld KiB | < 1024 KiB |\n",
+        q["api_create_vs_floor"].get<double>(), q["api_rm_vs_floor_teardown"].get<double>(),
+        q["cli_create_minus_api_ms"].get<double>(), q["cli_rm_minus_api_ms"].get<double>(),
+        q["last_vs_first_create"].get<double>(), r["pause_rss_kib"].get<long>());
+    return md + tail;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -193,9 +229,15 @@ int main(int argc, char** argv) {
         for (int phase = 0; phase < 3; ++phase) {
             settle();
             switch ((round + phase) % 3) {
-                case 0: floor_round(bin, n, floor); break;
-                case 1: api_round(bin, n, api, api_ordered[static_cast<size_t>(round)]); break;
-                case 2: cli_round(bin, n, cli); break;
+                case 0:
+                    floor_round(bin, n, floor);
+                    break;
+                case 1:
+                    api_round(bin, n, api, api_ordered[static_cast<size_t>(round)]);
+                    break;
+                case 2:
+                    cli_round(bin, n, cli);
+                    break;
             }
         }
         for (int i = 0; i < 50; ++i) fork_exec.push_back(timed_exec({"/bin/true"}));
@@ -233,6 +275,9 @@ int main(int argc, char** argv) {
           {"last_vs_first_create", "<= 1.2"},
           {"pause_rss_kib", "< 1024"}}}};
     std::ofstream(argv[2]) << out.dump(2) << "\n";
-    std::printf("%s\n", out.dump(2).c_str());
+    std::string md_path = argv[2];
+    md_path = md_path.substr(0, md_path.rfind('.')) + ".md";
+    std::ofstream(md_path) << markdown(out);
+    std::printf("%s", markdown(out).c_str());
     return 0;
 }

@@ -11,6 +11,15 @@ namespace podnet::cli {
 
 namespace {
 
+// stop and rm print each sandbox they handled, as given (docker prints names the same way).
+void print_done(const nlohmann::json& refs, bool json) {
+    if (json) {
+        std::cout << refs.dump() << "\n";
+        return;
+    }
+    for (const auto& ref : refs) std::cout << ref.get<std::string>() << "\n";
+}
+
 int sandbox_create(Context& ctx, Args args) {
     static const OptionSpec specs[] = {{"name", 0, true},        {"hostname", 0, true},
                                        {"namespace", 'n', true}, {"label", 'l', true},
@@ -110,12 +119,14 @@ int sandbox_stop(Context& ctx, Args args) {
     auto rt = ctx.runtime();
     if (!rt) return report(rt.error());
     int code = exit_ok;
+    nlohmann::json done = nlohmann::json::array();
     for (const auto& ref : parsed->positionals) {
         if (auto r = (*rt)->stop_sandbox(ref, std::chrono::seconds(timeout)); !r)
             code = report(r.error());
-        else if (!parsed->has("json"))
-            std::cout << ref << "\n";
+        else
+            done.push_back(ref);
     }
+    print_done(done, parsed->has("json"));
     return code;
 }
 
@@ -127,12 +138,14 @@ int sandbox_rm(Context& ctx, Args args) {
     auto rt = ctx.runtime();
     if (!rt) return report(rt.error());
     int code = exit_ok;
+    nlohmann::json done = nlohmann::json::array();
     for (const auto& ref : parsed->positionals) {
         if (auto r = (*rt)->remove_sandbox(ref, parsed->has("force")); !r)
             code = report(r.error());
-        else if (!parsed->has("json"))
-            std::cout << ref << "\n";
+        else
+            done.push_back(ref);
     }
+    print_done(done, parsed->has("json"));
     return code;
 }
 

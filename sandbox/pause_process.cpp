@@ -2,11 +2,11 @@
 
 #include <fcntl.h>
 #include <net/if.h>
-#include <sys/ioctl.h>
-#include <sys/socket.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -77,22 +77,28 @@ int pause_child(void* opaque) {
     setup_failed(args, setup_exec);
 }
 
-int pidfd_open(pid_t pid) { return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)); }
+int pidfd_open(pid_t pid) {
+    return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+}
 
 const char* setup_text(int stage) {
     switch (stage) {
-        case setup_hostname: return "set hostname";
-        case setup_loopback: return "bring lo up";
-        case setup_fds: return "set up file descriptors";
-        default: return "exec";
+        case setup_hostname:
+            return "set hostname";
+        case setup_loopback:
+            return "bring lo up";
+        case setup_fds:
+            return "set up file descriptors";
+        default:
+            return "exec";
     }
 }
 
 }  // namespace
 
 Result<PauseProcess> spawn_pause(const PauseSpec& spec) {
-    std::vector<std::string> arg_strings = {"podnet-pause", "--id", spec.sandbox_id,
-                                            "--run-root", spec.run_root};
+    std::vector<std::string> arg_strings = {"podnet-pause", "--id", spec.sandbox_id, "--run-root",
+                                            spec.run_root};
     std::vector<char*> argv;
     for (auto& s : arg_strings) argv.push_back(s.data());
     argv.push_back(nullptr);
@@ -106,8 +112,13 @@ Result<PauseProcess> spawn_pause(const PauseSpec& spec) {
         if (!exit_log) return fail_errno("spawn pause: open " + spec.exit_log_path, errno);
     }
 
-    CloneArgs args{spec.binary.c_str(), argv.data(), spec.hostname.c_str(), devnull.get(),
-                   exit_log.get(), setup_ok, 0};
+    CloneArgs args{spec.binary.c_str(),
+                   argv.data(),
+                   spec.hostname.c_str(),
+                   devnull.get(),
+                   exit_log.get(),
+                   setup_ok,
+                   0};
     // CLONE_VM|CLONE_VFORK: like posix_spawn, no copy of our address space; we resume once
     // the child has exec'd or died. The stack only has to last until then.
     alignas(16) static thread_local std::array<char, 32 * 1024> stack;

@@ -62,7 +62,7 @@ TEST_CASE("a sandbox is a pause process holding pinned namespaces") {
     // Joinable by path with nsenter: the pod's network has only lo, and it is up.
     auto links =
         run_command({"/usr/bin/nsenter", "--net=" + info["namespaces"]["net"].get<std::string>(),
-                     "/usr/sbin/ip", "-o", "link", "show"});
+                     "/bin/ip", "-o", "link", "show"});
     REQUIRE_MESSAGE(links.exit_code == 0, links.err);
     CHECK(links.out.find("lo:") != std::string::npos);
     CHECK(links.out.find(",UP") != std::string::npos);
@@ -125,8 +125,9 @@ TEST_CASE("rm refuses a running sandbox unless forced") {
     CHECK(rm.exit_code != 0);
     CHECK(rm.err.find("running") != std::string::npos);
     CHECK(inspect(root, "db")["state"] == "running");
-    auto forced = run_podnet(root, {"sandbox", "rm", "-f", "db"});
+    auto forced = run_podnet(root, {"sandbox", "rm", "-f", "--json", "db"});
     CHECK_MESSAGE(forced.exit_code == 0, forced.err);
+    CHECK(json::parse(forced.out) == json::array({"db"}));
     CHECK_FALSE(podnet::process_running(pause, 0));
     CHECK(leftovers(root).empty());
 }
