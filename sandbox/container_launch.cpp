@@ -269,16 +269,16 @@ int wait_status(pid_t pid) {
 // Inside the pod's PID namespace: creates the container, reports its pid, and exits. A detached
 // container is its plain child: when this exits, the kernel reparents the container to the init
 // of *this* namespace — pause — which reaps it. A foreground container is created with
-// CLONE_PARENT, making it the child of the outer helper, which waits for it. The container holds
-// at a gate until this process is gone, so the pod never shows a helper among its processes.
-[[noreturn]] void pod_side_child(const ChildPlan& plan, int report_fd, int exec_report_fd) {
-    int gate[2];
-    if (::pipe2(gate, O_CLOEXEC) != 0) child_fail(report_fd, stage_fork, errno);
+// CLONE_PARENT, making it the child of the outer helper, which waits for it.
+[[noreturn]] void pod_side_child(const ChildPlan& plan, int report_fd, int exec_report_fd,
+                                 const int gate[2]) {
     unsigned long flags = SIGCHLD | (plan.spec->detached ? 0 : CLONE_PARENT);
     // Raw clone without a new stack behaves as fork (copy-on-write), with CLONE_PARENT allowed.
     pid_t pid = static_cast<pid_t>(::syscall(SYS_clone, flags, nullptr, nullptr, nullptr, 0));
     if (pid < 0) child_fail(report_fd, stage_fork, errno);
     if (pid == 0) {
+        // Held until the outer helper has reaped us: until then this process would still be
+        // visible in the pod (as a zombie), and the container must find only the pod's own.
         ::close(gate[1]);
         ::close(report_fd);
         char byte;
@@ -288,7 +288,7 @@ int wait_status(pid_t pid) {
         container_child(plan, exec_report_fd);
     }
     send_started(report_fd, pid);
-    ::_exit(0);  // opens the gate
+    ::_exit(0);
 }
 
 // The caller's side: joins the pod's namespaces (setns for PID applies to children only, so
@@ -310,16 +310,22 @@ int wait_status(pid_t pid) {
     for (int sig : {SIGINT, SIGQUIT, SIGTERM, SIGHUP, SIGTSTP}) ::sigaction(sig, &ign, nullptr);
 
     // The container reports a failure before exec here; EOF means exec happened (close-on-exec).
-    int exec_report[2];
-    if (::pipe2(exec_report, O_CLOEXEC) != 0) child_fail(report_fd, stage_fork, errno);
+    // The gate opens (EOF) once every write end is closed: ours after the pod-side helper is
+    // reaped.
+    int exec_report[2], gate[2];
+    if (::pipe2(exec_report, O_CLOEXEC) != 0 || ::pipe2(gate, O_CLOEXEC) != 0)
+        child_fail(report_fd, stage_fork, errno);
     pid_t pod_side = ::fork();
     if (pod_side < 0) child_fail(report_fd, stage_fork, errno);
     if (pod_side == 0) {
         ::close(exec_report[0]);
-        pod_side_child(plan, report_fd, exec_report[1]);
+        pod_side_child(plan, report_fd, exec_report[1], gate);
     }
     ::close(exec_report[1]);
-    if (wait_status(pod_side) != 0) ::_exit(127);  // it reported why
+    ::close(gate[0]);
+    int pod_side_status = wait_status(pod_side);
+    ::close(gate[1]);
+    if (pod_side_status != 0) ::_exit(127);  // it reported why
 
     Report r{};
     ssize_t n;

@@ -109,7 +109,8 @@ TEST_CASE(
     CHECK(pids.out.find("1 podnet-pause") != std::string::npos);
     auto other_pids = run_in(root, "other", {}, {probe(), "pids"});
     // Only pause and the lister itself.
-    CHECK(std::count(other_pids.out.begin(), other_pids.out.end(), '\n') == 2);
+    CHECK_MESSAGE(std::count(other_pids.out.begin(), other_pids.out.end(), '\n') == 2,
+                  other_pids.out);
 
     // UTS: the sandbox hostname, and HOSTNAME in the environment.
     CHECK(trim(run_in(root, "pod", {}, {"/bin/hostname"}).out) == "podhost");
