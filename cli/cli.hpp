@@ -36,5 +36,7 @@ int cmd_ps(Context& ctx, Args args);
 int cmd_kill(Context& ctx, Args args);
 int cmd_logs(Context& ctx, Args args);
 int cmd_gc(Context& ctx, Args args);
+int cmd_network(Context& ctx, Args args);
+int cmd_port(Context& ctx, Args args);
 
 }  // namespace podnet::cli

@@ -15,7 +15,8 @@ namespace {
 constexpr const char* usage_text = R"(usage: podnet [--root DIR] [--config FILE] COMMAND ...
 
 Sandboxes (pods):
-  sandbox create [--name N] [--hostname H] [--namespace NS] [--label k=v]... [--network none] [--json]
+  sandbox create [--name N] [--hostname H] [--namespace NS] [--label k=v]...
+      [--network NAME|none] [--ip IP] [--ip6 IP] [-p [HOSTIP:]HOSTPORT[-END]:PORT[-END][/tcp|/udp]]... [--json]
   sandbox ls [--json]
   sandbox inspect SANDBOX [--json] [--oci]
   sandbox stop SANDBOX [--timeout S]
@@ -27,6 +28,10 @@ Containers:
   ps [SANDBOX] [--json]
   kill [--signal SIG] SANDBOX [CONTAINER]
   logs [-f] SANDBOX CONTAINER
+Networks and host ports:
+  network create NAME --subnet CIDR [--subnet CIDR6] [--gateway IP] [--mtu N] [--bridge IF] [--no-masquerade]
+  network ls [--json] | network inspect NAME | network rm NAME
+  port add SANDBOX MAPPING... | port rm SANDBOX MAPPING... | port ls SANDBOX [--json]
 Maintenance:
   gc [--json]            remove what crashed or stopped sandboxes left behind
   config show            the effective configuration (TOML)
@@ -109,6 +114,8 @@ int run_main(int argc, char** argv) {
     if (command == "kill") return cmd_kill(ctx, rest);
     if (command == "logs") return cmd_logs(ctx, rest);
     if (command == "gc") return cmd_gc(ctx, rest);
+    if (command == "network") return cmd_network(ctx, rest);
+    if (command == "port") return cmd_port(ctx, rest);
     if (command == "config") return cmd_config(ctx, rest);
     return usage_error("unknown command \"" + command + "\" (see podnet --help)");
 }

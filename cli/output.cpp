@@ -18,7 +18,19 @@ json container_json(const ContainerInfo& c) {
 json sandbox_json(const SandboxInfo& s) {
     json containers = json::array();
     for (const auto& c : s.containers) containers.push_back(container_json(c));
+    json attachments = json::array();
+    for (const auto& a : s.attachments)
+        attachments.push_back({{"network", a.network},
+                               {"interface", a.interface},
+                               {"host_interface", a.host_interface},
+                               {"ipv4", a.ipv4},
+                               {"ipv6", a.ipv6},
+                               {"gateway4", a.gateway4},
+                               {"gateway6", a.gateway6},
+                               {"mac", a.mac}});
     return {{"id", s.id},
+            {"attachments", attachments},
+            {"ports", s.ports},
             {"name", s.name},
             {"namespace", s.k8s_namespace},
             {"hostname", s.hostname},
@@ -44,6 +56,16 @@ json oci_namespaces_json(const SandboxInfo& s) {
     }
     entries.push_back({{"type", "mount"}});
     return entries;
+}
+
+json network_json(const NetworkInfo& n) {
+    json subnets = json::array();
+    for (const auto& [subnet, gateway] : n.subnets)
+        subnets.push_back({{"subnet", subnet}, {"gateway", gateway}});
+    return {{"name", n.name},       {"driver", n.driver},
+            {"bridge", n.bridge},   {"subnets", subnets},
+            {"mtu", n.mtu},         {"masquerade", n.masquerade},
+            {"created", n.created}, {"sandboxes", n.sandboxes}};
 }
 
 std::string format_table(const std::vector<std::vector<std::string>>& rows) {

@@ -11,6 +11,7 @@ namespace podnet::cli {
 
 [[nodiscard]] nlohmann::json sandbox_json(const SandboxInfo& info);
 [[nodiscard]] nlohmann::json container_json(const ContainerInfo& info);
+[[nodiscard]] nlohmann::json network_json(const NetworkInfo& info);
 // OCI runtime-spec linux.namespaces entries for joining the pod by path.
 [[nodiscard]] nlohmann::json oci_namespaces_json(const SandboxInfo& info);
 // Columns padded to the widest cell; the first row is the header.

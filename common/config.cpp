@@ -54,7 +54,7 @@ Result<Config> parse_config(const std::string& toml_text, const std::string& sou
         return fail(position(source, e.source()) + ": " + std::string(e.description()));
     }
     Config config;
-    if (auto r = reject_unknown(root, "", {"paths", "sandbox"}, source); !r)
+    if (auto r = reject_unknown(root, "", {"paths", "sandbox", "network"}, source); !r)
         return std::unexpected(r.error());
     if (const toml::table* paths = root["paths"].as_table()) {
         if (auto r = reject_unknown(*paths, "paths", {"run_root", "state_root"}, source); !r)
@@ -80,6 +80,19 @@ Result<Config> parse_config(const std::string& toml_text, const std::string& sou
         if (auto r = read_key(*sandbox, "sandbox", "seccomp", config.seccomp, source); !r)
             return std::unexpected(r.error());
     }
+    if (const toml::table* network = root["network"].as_table()) {
+        if (auto r = reject_unknown(
+                *network, "network",
+                {"default_network", "default_bridge", "default_subnet", "default_subnet6"}, source);
+            !r)
+            return std::unexpected(r.error());
+        for (auto [key, field] : {std::pair{"default_network", &config.default_network},
+                                  std::pair{"default_bridge", &config.default_bridge},
+                                  std::pair{"default_subnet", &config.default_subnet},
+                                  std::pair{"default_subnet6", &config.default_subnet6}})
+            if (auto r = read_key(*network, "network", key, *field, source); !r)
+                return std::unexpected(r.error());
+    }
     if (config.run_root.empty() || config.run_root.front() != '/')
         return fail(source + ": [paths] run_root: must be an absolute path");
     if (config.state_root.empty() || config.state_root.front() != '/')
@@ -104,7 +117,11 @@ std::string config_to_toml(const Config& config) {
     toml::table sandbox{{"pause_binary", config.pause_binary},
                         {"stop_timeout_seconds", config.stop_timeout_seconds},
                         {"seccomp", config.seccomp}};
-    toml::table root{{"paths", paths}, {"sandbox", sandbox}};
+    toml::table network{{"default_network", config.default_network},
+                        {"default_bridge", config.default_bridge},
+                        {"default_subnet", config.default_subnet},
+                        {"default_subnet6", config.default_subnet6}};
+    toml::table root{{"paths", paths}, {"sandbox", sandbox}, {"network", network}};
     std::ostringstream out;
     out << root << "\n";
     return out.str();

@@ -21,6 +21,14 @@ struct Config {
     int stop_timeout_seconds = 10;
     // Default seccomp profile for containers: "default", "unconfined" or a profile file path.
     std::string seccomp = "default";
+
+    // The network sandboxes join when `--network` is not given, created on first use. Its
+    // subnet is one neither Docker (172.17.0.0/16) nor podman (10.88.0.0/16, then 10.89.x.0/24)
+    // uses by default.
+    std::string default_network = "podnet";
+    std::string default_bridge = "podnet0";
+    std::string default_subnet = "10.77.0.0/16";
+    std::string default_subnet6;  // empty: IPv4 only, as Docker's default bridge
 };
 
 // Parse TOML text; errors name `source` with line and column.

@@ -11,6 +11,7 @@
 #include "common/fs.hpp"
 #include "common/process.hpp"
 #include "podnet/runtime.hpp"
+#include "sandbox/networking.hpp"
 #include "sandbox/pause_process.hpp"
 #include "sandbox/pod_lifecycle.hpp"
 #include "sandbox/store.hpp"
@@ -91,6 +92,12 @@ Result<GcReport> Runtime::gc() {
                 report.actions.push_back("released sandbox name " + name);
         }
     }
+    // Whatever a crash left in the network: port claims and their nft elements, addresses,
+    // host veths of sandboxes that are not running.
+    std::set<std::string> live;
+    for (const auto& [id, pid] : running) live.insert(id);
+    SandboxNetworking(config_).collect(live, report.actions, report.errors);
+
     if (auto files = list_dir(store.records_dir())) {
         for (const auto& f : *files) {
             if (!f.ends_with(".tmp")) continue;

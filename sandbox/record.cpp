@@ -21,6 +21,16 @@ std::string record_to_json(const SandboxRecord& r) {
         if (c.exit_code) jc["exit_code"] = *c.exit_code;
         containers.push_back(std::move(jc));
     }
+    json attachments = json::array();
+    for (const auto& a : r.attachments)
+        attachments.push_back({{"network", a.network},
+                               {"interface", a.interface},
+                               {"host_interface", a.host_interface},
+                               {"ipv4", a.ipv4},
+                               {"ipv6", a.ipv6},
+                               {"gateway4", a.gateway4},
+                               {"gateway6", a.gateway6},
+                               {"mac", a.mac}});
     json j = {{"version", 1},
               {"id", r.id},
               {"name", r.name},
@@ -28,6 +38,8 @@ std::string record_to_json(const SandboxRecord& r) {
               {"hostname", r.hostname},
               {"labels", r.labels},
               {"network", r.network},
+              {"attachments", attachments},
+              {"ports", r.ports},
               {"phase", r.phase == SandboxPhase::running ? "running" : "stopped"},
               {"pause_pid", r.pause_pid},
               {"pause_start_time", r.pause_start_time},
@@ -47,6 +59,19 @@ Result<SandboxRecord> record_from_json(const std::string& text, const std::strin
         r.hostname = j.at("hostname").get<std::string>();
         r.labels = j.at("labels").get<Labels>();
         r.network = j.value("network", "none");
+        for (const auto& ja : j.value("attachments", json::array())) {
+            AttachmentRecord a;
+            a.network = ja.at("network").get<std::string>();
+            a.interface = ja.value("interface", "");
+            a.host_interface = ja.value("host_interface", "");
+            a.ipv4 = ja.value("ipv4", "");
+            a.ipv6 = ja.value("ipv6", "");
+            a.gateway4 = ja.value("gateway4", "");
+            a.gateway6 = ja.value("gateway6", "");
+            a.mac = ja.value("mac", "");
+            r.attachments.push_back(std::move(a));
+        }
+        r.ports = j.value("ports", std::vector<std::string>{});
         r.phase = j.at("phase").get<std::string>() == "running" ? SandboxPhase::running
                                                                 : SandboxPhase::stopped;
         r.pause_pid = j.at("pause_pid").get<pid_t>();

@@ -27,6 +27,14 @@ struct ContainerRecord {
     std::optional<int> exit_code;  // known once it ended (foreground: from podnet run)
 };
 
+struct AttachmentRecord {
+    std::string network;
+    std::string interface;
+    std::string host_interface;
+    std::string ipv4, ipv6, gateway4, gateway6;  // textual, as shown
+    std::string mac;
+};
+
 enum class SandboxPhase { running, stopped };
 
 struct SandboxRecord {
@@ -36,6 +44,8 @@ struct SandboxRecord {
     std::string hostname;
     Labels labels;
     std::string network = "none";
+    std::vector<AttachmentRecord> attachments;
+    std::vector<std::string> ports;  // canonical -p texts of the host port mappings
     SandboxPhase phase = SandboxPhase::running;
     pid_t pause_pid = 0;
     uint64_t pause_start_time = 0;

@@ -9,6 +9,7 @@
 #include "common/rollback.hpp"
 #include "netns/namespace.hpp"
 #include "podnet/runtime.hpp"
+#include "sandbox/networking.hpp"
 #include "sandbox/pause_process.hpp"
 #include "sandbox/pod_lifecycle.hpp"
 #include "sandbox/record.hpp"
@@ -48,9 +49,10 @@ Result<void> validate_spec(const SandboxSpec& spec) {
         if (auto r = validate_label_key(key); !r) return r;
         if (auto r = validate_label_value(key, value); !r) return r;
     }
-    if (spec.network != "none")
-        return fail("network \"" + spec.network +
-                    "\": no such network (this build provides only \"none\")");
+    if (!spec.network.empty() && spec.network != "none")
+        if (auto r = validate_name("network", spec.network); !r) return r;
+    if (spec.network == "none" && (!spec.ip.empty() || !spec.ip6.empty() || !spec.ports.empty()))
+        return fail("--network none: no --ip, --ip6 or -p without a network");
     return {};
 }
 
@@ -72,9 +74,14 @@ Result<Runtime> Runtime::open(Config config) {
 
 Result<SandboxInfo> Runtime::create_sandbox(const SandboxSpec& spec) {
     if (auto r = validate_spec(spec); !r) return std::unexpected(r.error());
+    auto ports = parse_port_specs(spec.ports);
+    if (!ports) return std::unexpected(ports.error());
     SandboxStore store(config_.run_root);
     auto lock = store.lock();
     if (!lock) return std::unexpected(lock.error());
+    SandboxNetworking networking(config_);
+    auto network = networking.resolve(spec.network);
+    if (!network) return std::unexpected(network.error());
 
     SandboxRecord record;
     record.id = random_hex(32);
@@ -82,7 +89,7 @@ Result<SandboxInfo> Runtime::create_sandbox(const SandboxSpec& spec) {
     record.hostname = spec.hostname.empty() ? record.name : spec.hostname;
     record.k8s_namespace = spec.k8s_namespace;
     record.labels = spec.labels;
-    record.network = spec.network;
+    record.network = *network ? (*network)->name : "none";
     record.created = now_rfc3339();
     const std::string& id = record.id;
 
@@ -113,6 +120,20 @@ Result<SandboxInfo> Runtime::create_sandbox(const SandboxSpec& spec) {
         fault_point(kind == NamespaceKind::net ? "create.net-pinned" : "create.pinning");
     }
     fault_point("create.pinned");
+
+    if (*network) {
+        auto netns = open_namespace(store.pin_path(id, NamespaceKind::net));
+        if (!netns) return wrap(netns.error(), "create sandbox " + record.name);
+        auto attachment =
+            networking.attach(**network, id, spec.ip, spec.ip6, netns->get(), rollback);
+        if (!attachment) return wrap(attachment.error(), "create sandbox " + record.name);
+        record.attachments.push_back(std::move(*attachment));
+        fault_point("create.network-attached");
+        if (auto r = networking.publish(record, *ports, rollback); !r)
+            return wrap(r.error(), "create sandbox " + record.name);
+        for (const auto& m : *ports) record.ports.push_back(format_port_mapping(m));
+        fault_point("create.ports-published");
+    }
 
     if (auto r = store.save(record); !r) return wrap(r.error(), "create sandbox " + record.name);
     fault_point("create.saved");
@@ -158,6 +179,7 @@ Result<void> Runtime::stop_sandbox(std::string_view ref, std::chrono::seconds ti
     stop_containers(*record, timeout);
     std::vector<Error> errors;
     if (auto r = end_pause(*record, SIGTERM, 2000); !r) errors.push_back(r.error());
+    release_network(config_, *record, errors);
     unpin_all(store, *id, errors);
     record->phase = SandboxPhase::stopped;
     if (auto r = store.save(*record); !r) errors.push_back(r.error());
@@ -187,7 +209,10 @@ Result<void> Runtime::remove_sandbox(std::string_view ref, bool force) {
     std::vector<Error> errors;
     if (alive)
         if (auto r = end_pause(*record, SIGKILL, 5000); !r) errors.push_back(r.error());
-    if (errors.empty()) forget_sandbox(store, *id, record->name, errors);
+    if (errors.empty()) {
+        release_network(config_, *record, errors);
+        forget_sandbox(store, *id, record->name, errors);
+    }
     if (!errors.empty())
         return std::unexpected(join_errors("remove sandbox " + record->name, errors));
     return {};

@@ -23,6 +23,7 @@
 #include "common/config.hpp"
 #include "common/result.hpp"
 #include "common/validate.hpp"
+#include "network/network_config.hpp"
 
 namespace podnet {
 
@@ -31,7 +32,20 @@ struct SandboxSpec {
     std::string hostname;                   // empty: the name
     std::string k8s_namespace = "default";  // Kubernetes namespace (policy selects by it)
     Labels labels;
-    std::string network = "none";  // "none": only lo (the network issues add more)
+    // A network name, "none" (only lo), or empty: the default network (created on first use).
+    std::string network;
+    std::string ip;                  // static IPv4 address on that network
+    std::string ip6;                 // static IPv6 address
+    std::vector<std::string> ports;  // Docker's -p syntax: [HOSTIP:]HOSTPORT[-END]:PORT[-END][/PROTO]
+};
+
+struct NetworkAttachmentInfo {
+    std::string network;
+    std::string interface;       // inside the pod: eth0
+    std::string host_interface;  // the veth's host end
+    std::string ipv4, ipv6;      // "10.77.0.2/16"; empty when the network has no such subnet
+    std::string gateway4, gateway6;
+    std::string mac;
 };
 
 struct ContainerInfo {
@@ -54,6 +68,8 @@ struct SandboxInfo {
     std::string hostname;
     Labels labels;
     std::string network;
+    std::vector<NetworkAttachmentInfo> attachments;
+    std::vector<std::string> ports;  // canonical -p texts
     std::string state;  // "running", "stopped", or "exited" (pause died without a stop)
     pid_t pause_pid = 0;
     std::map<std::string, std::string> namespace_paths;  // "net", "ipc", "uts", "pid" → pin
@@ -82,6 +98,17 @@ struct RunningContainer {
     pid_t helper = 0;  // foreground only
 };
 
+struct NetworkInfo {
+    std::string name;
+    std::string driver;
+    std::string bridge;
+    std::vector<std::pair<std::string, std::string>> subnets;  // (subnet, gateway)
+    int mtu = 0;
+    bool masquerade = true;
+    std::string created;
+    std::vector<std::string> sandboxes;  // ids of sandboxes attached to it
+};
+
 struct GcReport {
     std::vector<std::string> actions;  // one line per thing repaired; empty when all was well
     std::vector<std::string> errors;   // what could not be repaired (gc keeps going)
@@ -108,6 +135,20 @@ class Runtime {
                                               std::string_view container_ref, int signal);
     [[nodiscard]] Result<ContainerInfo> find_container(std::string_view sandbox_ref,
                                                        std::string_view container_ref) const;
+
+    // Built-in bridge networks (`podnet network ...`).
+    [[nodiscard]] Result<NetworkInfo> create_network(const NetworkRequest& request);
+    [[nodiscard]] Result<std::vector<NetworkInfo>> list_networks() const;
+    [[nodiscard]] Result<NetworkInfo> inspect_network(std::string_view name) const;
+    // Refuses while a sandbox uses it.
+    [[nodiscard]] Result<void> remove_network(std::string_view name);
+
+    // Host ports of a running sandbox (`podnet port ...`), Docker's -p syntax. Each call is one
+    // nftables transaction; conflicts name the sandbox holding the port.
+    [[nodiscard]] Result<std::vector<std::string>> add_ports(std::string_view sandbox_ref,
+                                                             const std::vector<std::string>& specs);
+    [[nodiscard]] Result<std::vector<std::string>> remove_ports(
+        std::string_view sandbox_ref, const std::vector<std::string>& specs);
 
     // Repair after crashes: remove what no running sandbox owns. Idempotent.
     [[nodiscard]] Result<GcReport> gc();

@@ -33,8 +33,9 @@ json inspect(const std::string& root, const std::string& ref) {
 TEST_CASE("a sandbox is a pause process holding pinned namespaces") {
     std::string root = make_temp_dir("pn-sandbox");
     auto created = run_podnet(
-        root, {"sandbox", "create", "--name", "web", "--hostname", "webhost", "--namespace", "prod",
-               "--label", "run=nginx", "--label", "app.kubernetes.io/tier=front"});
+        root, {"sandbox", "create", "--network", "none", "--name", "web", "--hostname", "webhost",
+               "--namespace", "prod", "--label", "run=nginx", "--label",
+               "app.kubernetes.io/tier=front"});
     REQUIRE_MESSAGE(created.exit_code == 0, created.err);
     std::string id = trim(created.out);
     CHECK(id.size() == 64);
@@ -153,7 +154,8 @@ TEST_CASE("bad input: one line naming the thing, non-zero exit, nothing changed"
         {{"sandbox", "create", "--label", "k=-v"}, "invalid value \"-v\" for label \"k\""},
         {{"sandbox", "create", "--label", "novalue"}, "expected key=value"},
         {{"sandbox", "create", "--namespace", "Prod"}, "invalid namespace \"Prod\""},
-        {{"sandbox", "create", "--network", "bogus"}, "network \"bogus\""},
+        {{"sandbox", "create", "--network", "bogus"}, "network \"bogus\": no such network"},
+        {{"sandbox", "create", "--network", "none", "-p", "80:80"}, "--network none"},
         {{"sandbox", "create", "--hostname", "bad_host"}, "invalid hostname \"bad_host\""},
         {{"sandbox", "create", "--bogus"}, "unknown option --bogus"},
         {{"sandbox", "inspect", "nosuch"}, "sandbox \"nosuch\": no such sandbox"},

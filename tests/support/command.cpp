@@ -140,7 +140,7 @@ std::vector<std::string> leftovers(const std::string& root) {
             start = end + 1;
         }
     }
-    for (const char* dir : {"/run/sandboxes", "/run/names", "/run/pods"}) {
+    for (const char* dir : {"/run/sandboxes", "/run/names", "/run/pods", "/run/ports"}) {
         auto names = list_dir(root + dir);
         if (names)
             for (const auto& n : *names)

@@ -3,6 +3,10 @@
 //
 //   pn-probe tcp-serve PORT MESSAGE     listen on 127.0.0.1:PORT, send MESSAGE to one client
 //   pn-probe tcp-get PORT               connect to 127.0.0.1:PORT (retrying 5 s), print reply
+//   pn-probe serve ADDR PORT [N]        TCP and UDP on ADDR:PORT (0.0.0.0 / ::), N clients (default
+//                                       1000): each gets "<hostname> saw <peer address>"
+//   pn-probe get tcp|udp ADDR PORT [MS] one request (timeout MS, default 1000): print the reply or
+//                                       "error ..." and exit 1
 //   pn-probe msgq-send KEY TEXT         create SysV queue KEY, send TEXT
 //   pn-probe msgq-recv KEY              open SysV queue KEY, print one message
 //   pn-probe shm-write KEY TEXT         create SysV shm KEY, write TEXT
@@ -21,12 +25,14 @@
 #include <sys/mount.h>
 #include <sys/msg.h>
 #include <sys/ptrace.h>
+#include <sys/select.h>
 #include <sys/shm.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -214,6 +220,110 @@ int syscalls() {
     return 0;
 }
 
+bool fill_address(const char* text, int port, sockaddr_storage& out, socklen_t& len) {
+    auto* v4 = reinterpret_cast<sockaddr_in*>(&out);
+    auto* v6 = reinterpret_cast<sockaddr_in6*>(&out);
+    std::memset(&out, 0, sizeof out);
+    if (::inet_pton(AF_INET, text, &v4->sin_addr) == 1) {
+        v4->sin_family = AF_INET;
+        v4->sin_port = htons(static_cast<uint16_t>(port));
+        len = sizeof *v4;
+        return true;
+    }
+    if (::inet_pton(AF_INET6, text, &v6->sin6_addr) == 1) {
+        v6->sin6_family = AF_INET6;
+        v6->sin6_port = htons(static_cast<uint16_t>(port));
+        len = sizeof *v6;
+        return true;
+    }
+    return false;
+}
+
+std::string peer_text(const sockaddr_storage& peer) {
+    char buf[INET6_ADDRSTRLEN] = {};
+    if (peer.ss_family == AF_INET)
+        ::inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in&>(peer).sin_addr, buf, sizeof buf);
+    else
+        ::inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6&>(peer).sin6_addr, buf,
+                    sizeof buf);
+    return buf;
+}
+
+// TCP and UDP on one address and port; every client is told who answered and whom it saw.
+int serve(const char* addr_text, int port, int count) {
+    sockaddr_storage addr{};
+    socklen_t len = 0;
+    if (!fill_address(addr_text, port, addr, len)) return 2;
+    int family = addr.ss_family;
+    int tcp = ::socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int udp = ::socket(family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    int one = 1;
+    ::setsockopt(tcp, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (::bind(tcp, reinterpret_cast<sockaddr*>(&addr), len) != 0 || ::listen(tcp, 64) != 0 ||
+        ::bind(udp, reinterpret_cast<sockaddr*>(&addr), len) != 0) {
+        std::printf("error %s\n", std::strerror(errno));
+        return 1;
+    }
+    char host[64] = {};
+    ::gethostname(host, sizeof host - 1);
+    std::printf("listening\n");
+    for (int served = 0; served < count;) {
+        fd_set fds;
+        FD_ZERO(&fds);
+        FD_SET(tcp, &fds);
+        FD_SET(udp, &fds);
+        if (::select(std::max(tcp, udp) + 1, &fds, nullptr, nullptr, nullptr) < 0) continue;
+        sockaddr_storage peer{};
+        socklen_t peer_len = sizeof peer;
+        if (FD_ISSET(tcp, &fds)) {
+            int c = ::accept(tcp, reinterpret_cast<sockaddr*>(&peer), &peer_len);
+            if (c >= 0) {
+                std::string reply = std::string(host) + " saw " + peer_text(peer) + "\n";
+                (void)!::write(c, reply.data(), reply.size());
+                ::close(c);
+                ++served;
+            }
+        }
+        if (FD_ISSET(udp, &fds)) {
+            char buf[512];
+            ssize_t n =
+                ::recvfrom(udp, buf, sizeof buf, 0, reinterpret_cast<sockaddr*>(&peer), &peer_len);
+            if (n >= 0) {
+                std::string reply = std::string(host) + " saw " + peer_text(peer) + "\n";
+                ::sendto(udp, reply.data(), reply.size(), 0, reinterpret_cast<sockaddr*>(&peer),
+                         peer_len);
+                ++served;
+            }
+        }
+    }
+    return 0;
+}
+
+int get(const char* proto, const char* addr_text, int port, int timeout_ms) {
+    sockaddr_storage addr{};
+    socklen_t len = 0;
+    if (!fill_address(addr_text, port, addr, len)) return 2;
+    bool udp = std::strcmp(proto, "udp") == 0;
+    int s = ::socket(addr.ss_family, (udp ? SOCK_DGRAM : SOCK_STREAM) | SOCK_CLOEXEC, 0);
+    timeval tv{timeout_ms / 1000, (timeout_ms % 1000) * 1000};
+    ::setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    ::setsockopt(s, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    if (::connect(s, reinterpret_cast<sockaddr*>(&addr), len) != 0) {
+        std::printf("error %s\n", std::strerror(errno));
+        return 1;
+    }
+    if (udp) (void)!::write(s, "?", 1);
+    char buf[256];
+    ssize_t n = ::read(s, buf, sizeof buf - 1);
+    if (n <= 0) {
+        std::printf("error %s\n", n == 0 ? "closed" : std::strerror(errno));
+        return 1;
+    }
+    buf[n] = '\0';
+    std::printf("%s", buf);
+    return 0;
+}
+
 volatile sig_atomic_t terminated = 0;
 
 int sleep_ms(int ms) {
@@ -245,6 +355,10 @@ int main(int argc, char** argv) {
     if (cmd == "orphan") return orphan();
     if (cmd == "syscalls") return syscalls();
     if (cmd == "sleep") return sleep_ms(std::atoi(arg(2)));
+    if (cmd == "serve")
+        return serve(arg(2), std::atoi(arg(3)), argc > 4 ? std::atoi(arg(4)) : 1000);
+    if (cmd == "get")
+        return get(arg(2), arg(3), std::atoi(arg(4)), argc > 5 ? std::atoi(arg(5)) : 1000);
     std::fprintf(stderr, "pn-probe: unknown action \"%s\"\n", cmd.c_str());
     return 2;
 }

@@ -43,7 +43,7 @@ TEST_CASE("errors name the file, line and column") {
     CHECK(type.error().message.find("run_root: wrong type") != std::string::npos);
     CHECK_FALSE(parse_config("[paths]\nrun_root = \"relative\"\n", "r.toml"));
     CHECK_FALSE(parse_config("[sandbox]\nstop_timeout_seconds = -1\n", "n.toml"));
-    CHECK_FALSE(parse_config("[network]\n", "s.toml"));
+    CHECK_FALSE(parse_config("[bogus]\n", "s.toml"));
 }
 
 TEST_CASE("--root puts all state under one directory") {

@@ -1,0 +1,134 @@
+// Runtime's network and host-port operations.
+
+#include "podnet/runtime.hpp"
+#include "sandbox/networking.hpp"
+#include "sandbox/pod_lifecycle.hpp"
+#include "sandbox/store.hpp"
+
+namespace podnet {
+
+namespace {
+
+// Ids of the sandboxes with an attachment to `network`: a scan of the records, fine for
+// network-level commands (never on the per-sandbox path).
+std::vector<std::string> users_of(const SandboxStore& store, const std::string& network) {
+    std::vector<std::string> users;
+    if (auto ids = store.list_ids())
+        for (const auto& id : *ids)
+            if (auto record = store.load(id))
+                for (const auto& a : record->attachments)
+                    if (a.network == network) users.push_back(id);
+    return users;
+}
+
+NetworkInfo network_info(const NetworkConfig& c, std::vector<std::string> users) {
+    NetworkInfo info{c.name, c.driver,     c.bridge,  {},
+                     c.mtu,  c.masquerade, c.created, std::move(users)};
+    for (const auto& s : c.subnets) info.subnets.emplace_back(s.subnet.str(), s.gateway.str());
+    return info;
+}
+
+bool same_mapping(const PortMapping& a, const PortMapping& b) {
+    return a.protocol == b.protocol && a.host_port == b.host_port && a.host_ip == b.host_ip &&
+           a.container_port == b.container_port;
+}
+
+}  // namespace
+
+Result<NetworkInfo> Runtime::create_network(const NetworkRequest& request) {
+    SandboxStore store(config_.run_root);
+    auto lock = store.lock();
+    if (!lock) return std::unexpected(lock.error());
+    auto config = SandboxNetworking(config_).create_network(request);
+    if (!config) return std::unexpected(config.error());
+    return network_info(*config, {});
+}
+
+Result<std::vector<NetworkInfo>> Runtime::list_networks() const {
+    SandboxStore store(config_.run_root);
+    auto networks = SandboxNetworking(config_).list_networks();
+    if (!networks) return std::unexpected(networks.error());
+    std::vector<NetworkInfo> out;
+    for (const auto& n : *networks) out.push_back(network_info(n, users_of(store, n.name)));
+    return out;
+}
+
+Result<NetworkInfo> Runtime::inspect_network(std::string_view name) const {
+    SandboxStore store(config_.run_root);
+    auto network = SandboxNetworking(config_).inspect_network(std::string(name));
+    if (!network) return std::unexpected(network.error());
+    return network_info(*network, users_of(store, network->name));
+}
+
+Result<void> Runtime::remove_network(std::string_view name) {
+    SandboxStore store(config_.run_root);
+    auto lock = store.lock();
+    if (!lock) return std::unexpected(lock.error());
+    return SandboxNetworking(config_).remove_network(std::string(name),
+                                                     users_of(store, std::string(name)));
+}
+
+Result<std::vector<std::string>> Runtime::add_ports(std::string_view sandbox_ref,
+                                                    const std::vector<std::string>& specs) {
+    auto mappings = parse_port_specs(specs);
+    if (!mappings) return std::unexpected(mappings.error());
+    SandboxStore store(config_.run_root);
+    auto lock = store.lock();
+    if (!lock) return std::unexpected(lock.error());
+    auto id = store.resolve(sandbox_ref);
+    if (!id) return std::unexpected(id.error());
+    auto record = store.load(*id);
+    if (!record) return std::unexpected(record.error());
+    if (record->attachments.empty())
+        return fail("sandbox " + record->name + " has no network to publish ports from");
+    std::vector<PortMapping> fresh;
+    for (const auto& m : *mappings) {
+        bool present = false;
+        for (const auto& text : record->ports)
+            if (format_port_mapping(m) == text) present = true;
+        if (!present) fresh.push_back(m);
+    }
+    Rollback rollback;
+    if (auto r = SandboxNetworking(config_).publish(*record, fresh, rollback); !r)
+        return std::unexpected(r.error());
+    for (const auto& m : fresh) record->ports.push_back(format_port_mapping(m));
+    if (auto r = store.save(*record); !r) return std::unexpected(r.error());
+    rollback.commit();
+    return record->ports;
+}
+
+Result<std::vector<std::string>> Runtime::remove_ports(std::string_view sandbox_ref,
+                                                       const std::vector<std::string>& specs) {
+    auto mappings = parse_port_specs(specs);
+    if (!mappings) return std::unexpected(mappings.error());
+    SandboxStore store(config_.run_root);
+    auto lock = store.lock();
+    if (!lock) return std::unexpected(lock.error());
+    auto id = store.resolve(sandbox_ref);
+    if (!id) return std::unexpected(id.error());
+    auto record = store.load(*id);
+    if (!record) return std::unexpected(record.error());
+    std::vector<PortMapping> gone;
+    for (const auto& m : *mappings) {
+        bool present = false;
+        for (const auto& text : record->ports)
+            if (auto held = parse_port_mapping(text))
+                for (const auto& h : *held) present = present || same_mapping(h, m);
+        if (!present)
+            return fail("port " + format_port_mapping(m) + " is not mapped by sandbox " +
+                        record->name);
+        gone.push_back(m);
+    }
+    std::vector<Error> errors;
+    SandboxNetworking(config_).unpublish(*record, gone, errors);
+    std::erase_if(record->ports, [&](const std::string& text) {
+        for (const auto& m : gone)
+            if (format_port_mapping(m) == text) return true;
+        return false;
+    });
+    if (auto r = store.save(*record); !r) errors.push_back(r.error());
+    if (!errors.empty()) return std::unexpected(join_errors("port rm", errors));
+    return record->ports;
+}
+
+}  // namespace podnet

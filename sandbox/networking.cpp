@@ -1,0 +1,326 @@
+#include "sandbox/networking.hpp"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <thread>
+
+#include "common/fs.hpp"
+#include "netns/netlink.hpp"
+#include "network/bridge_driver.hpp"
+#include "network/ipam.hpp"
+#include "nft/nft.hpp"
+#include "portmap/conntrack.hpp"
+
+namespace podnet {
+
+namespace {
+
+std::optional<IpAddress> address_of(const std::string& prefix_text) {
+    if (prefix_text.empty()) return std::nullopt;
+    auto p = parse_prefix(prefix_text, false);
+    if (!p) return std::nullopt;
+    return p->address;
+}
+
+PodPorts pod_ports(const SandboxRecord& record, const std::vector<PortMapping>& mappings) {
+    PodPorts pod;
+    pod.sandbox_id = record.id;
+    for (const auto& a : record.attachments) {
+        if (!pod.pod_ipv4) pod.pod_ipv4 = address_of(a.ipv4);
+        if (!pod.pod_ipv6) pod.pod_ipv6 = address_of(a.ipv6);
+    }
+    pod.mappings = mappings;
+    return pod;
+}
+
+std::string link_target(const std::string& path) {
+    char buf[128];
+    ssize_t n = ::readlink(path.c_str(), buf, sizeof buf - 1);
+    return n > 0 ? std::string(buf, static_cast<size_t>(n)) : std::string();
+}
+
+}  // namespace
+
+Result<std::vector<PortMapping>> parse_port_specs(const std::vector<std::string>& specs) {
+    std::vector<PortMapping> all;
+    for (const auto& text : specs) {
+        auto mappings = parse_port_mapping(text);
+        if (!mappings) return std::unexpected(mappings.error());
+        for (auto& m : *mappings) {
+            for (const auto& other : all)
+                if (other.protocol == m.protocol && other.host_port == m.host_port &&
+                    (!other.host_ip || !m.host_ip || *other.host_ip == *m.host_ip))
+                    return fail("port mapping " + format_port_mapping(m) + " conflicts with " +
+                                format_port_mapping(other) + " in the same request");
+            all.push_back(m);
+        }
+    }
+    return all;
+}
+
+SandboxNetworking::SandboxNetworking(const Config& config)
+    : config_(config),
+      networks_(config.state_root),
+      ipam_dir_(config.state_root + "/ipam"),
+      ports_dir_(config.run_root + "/ports") {}
+
+Result<std::optional<NetworkConfig>> SandboxNetworking::resolve(const std::string& name) {
+    if (name == "none") return std::optional<NetworkConfig>{};
+    std::string wanted = name.empty() ? config_.default_network : name;
+    if (networks_.exists(wanted)) {
+        auto network = networks_.load(wanted);
+        if (!network) return std::unexpected(network.error());
+        // The kernel side is rebuilt when missing (after a reboot, or `ip link del`).
+        auto nl = NetlinkSocket::open_current();
+        if (!nl) return std::unexpected(nl.error());
+        auto present = nl->link_exists(network->bridge);
+        if (!present) return std::unexpected(present.error());
+        if (!*present)
+            if (auto r = BridgeDriver(ipam_dir_).ensure(*network); !r)
+                return std::unexpected(r.error());
+        return std::optional<NetworkConfig>(std::move(*network));
+    }
+    if (!name.empty() && name != config_.default_network)
+        return fail("network \"" + name + "\": no such network");
+    NetworkRequest request;
+    request.name = config_.default_network;
+    request.bridge = config_.default_bridge;
+    request.subnets = {config_.default_subnet};
+    if (!config_.default_subnet6.empty()) request.subnets.push_back(config_.default_subnet6);
+    auto created = create_network(request);
+    if (!created) return wrap(created.error(), "default network");
+    return std::optional<NetworkConfig>(std::move(*created));
+}
+
+Result<NetworkConfig> SandboxNetworking::create_network(const NetworkRequest& request) {
+    auto existing = networks_.list();
+    if (!existing) return std::unexpected(existing.error());
+    auto config = make_network_config(request, *existing);
+    if (!config) return std::unexpected(config.error());
+    if (auto r = BridgeDriver(ipam_dir_).ensure(*config); !r) {
+        (void)BridgeDriver(ipam_dir_).remove(*config);
+        return std::unexpected(r.error());
+    }
+    if (auto r = networks_.save(*config); !r) return std::unexpected(r.error());
+    return config;
+}
+
+Result<std::vector<NetworkConfig>> SandboxNetworking::list_networks() const {
+    return networks_.list();
+}
+
+Result<NetworkConfig> SandboxNetworking::inspect_network(const std::string& name) const {
+    return networks_.load(name);
+}
+
+Result<void> SandboxNetworking::remove_network(const std::string& name,
+                                               const std::vector<std::string>& users) {
+    auto network = networks_.load(name);
+    if (!network) return std::unexpected(network.error());
+    if (!users.empty())
+        return fail("network " + name + " is in use by sandbox " + users.front().substr(0, 12) +
+                    (users.size() > 1 ? " and " + std::to_string(users.size() - 1) + " more" : ""));
+    if (auto r = BridgeDriver(ipam_dir_).remove(*network); !r) return r;
+    return networks_.remove(name);
+}
+
+Result<AttachmentRecord> SandboxNetworking::attach(const NetworkConfig& network,
+                                                   const std::string& sandbox_id,
+                                                   const std::string& ip, const std::string& ip6,
+                                                   int pod_netns_fd, Rollback& rollback) {
+    AttachRequest request;
+    request.sandbox_id = sandbox_id;
+    request.pod_netns_fd = pod_netns_fd;
+    if (!ip.empty()) {
+        auto a = parse_ip(ip);
+        if (!a || !a->is_v4()) return fail("--ip " + ip + ": not an IPv4 address");
+        request.ip = *a;
+    }
+    if (!ip6.empty()) {
+        auto a = parse_ip(ip6);
+        if (!a || !a->is_v6()) return fail("--ip6 " + ip6 + ": not an IPv6 address");
+        request.ip6 = *a;
+    }
+    auto att = BridgeDriver(ipam_dir_).attach(network, request, rollback);
+    if (!att) return std::unexpected(att.error());
+    AttachmentRecord record;
+    record.network = att->network;
+    record.interface = att->interface;
+    record.host_interface = att->host_interface;
+    if (att->ipv4) record.ipv4 = att->ipv4->str();
+    if (att->ipv6) record.ipv6 = att->ipv6->str();
+    if (att->gateway4) record.gateway4 = att->gateway4->str();
+    if (att->gateway6) record.gateway6 = att->gateway6->str();
+    record.mac = att->mac;
+    return record;
+}
+
+std::string SandboxNetworking::claim_dir(const PortMapping& m) const {
+    return ports_dir_ + "/" + m.protocol + "-" + std::to_string(m.host_port);
+}
+
+std::string SandboxNetworking::claim_path(const PortMapping& m) const {
+    return claim_dir(m) + "/" + (m.host_ip ? m.host_ip->str() : std::string("any"));
+}
+
+Result<void> SandboxNetworking::publish(const SandboxRecord& record,
+                                        const std::vector<PortMapping>& mappings,
+                                        Rollback& rollback) {
+    if (mappings.empty()) return {};
+    for (const auto& m : mappings) {
+        std::string dir = claim_dir(m);
+        if (auto r = make_dirs(dir, 0700); !r) return r;
+        // A mapping on every address conflicts with any mapping of the port; one bound to an
+        // address conflicts with the same address and with "every address".
+        auto holders = list_dir(dir);
+        if (!holders) return std::unexpected(holders.error());
+        for (const auto& h : *holders) {
+            PortMapping held = m;
+            held.host_ip.reset();
+            if (h != "any")
+                if (auto ip = parse_ip(h)) held.host_ip = *ip;
+            if (!mappings_overlap(m, held)) continue;
+            std::string owner = link_target(dir + "/" + h);
+            return fail("port " + format_port_mapping(m) + " is already mapped by sandbox " +
+                        owner.substr(0, 12));
+        }
+        std::string path = claim_path(m);
+        if (::symlink(record.id.c_str(), path.c_str()) != 0 && errno != EEXIST)
+            return fail_errno("claim host port " + format_port_mapping(m), errno);
+        rollback.push([path] { ::unlink(path.c_str()); });
+    }
+    auto nft = NftContext::open();
+    if (!nft) return std::unexpected(nft.error());
+    PodPorts pod = pod_ports(record, mappings);
+    if (auto r = nft->run(add_pod_ports_script(pod)); !r) return wrap(r.error(), "publish ports");
+    rollback.push([pod] {
+        if (auto n = NftContext::open()) (void)n->run(remove_pod_ports_script(pod));
+    });
+    return {};
+}
+
+void SandboxNetworking::unpublish(const SandboxRecord& record,
+                                  const std::vector<PortMapping>& mappings,
+                                  std::vector<Error>& errors) {
+    if (mappings.empty()) return;
+    if (auto nft = NftContext::open()) {
+        if (auto r = nft->run(remove_pod_ports_script(pod_ports(record, mappings))); !r)
+            errors.push_back(r.error());
+    } else {
+        errors.push_back(nft.error());
+    }
+    for (const auto& m : mappings) {
+        if (link_target(claim_path(m)) == record.id) ::unlink(claim_path(m).c_str());
+        ::rmdir(claim_dir(m).c_str());  // only when empty
+        // Without this, a UDP flow to the port keeps its stale NAT entry and goes nowhere
+        // (containernetworking/plugins#123).
+        (void)flush_conntrack(m);
+    }
+}
+
+void SandboxNetworking::detach(const SandboxRecord& record, std::vector<Error>& errors) {
+    for (const auto& a : record.attachments) {
+        auto network = networks_.load(a.network);
+        if (!network) continue;  // removed meanwhile: its IPAM went with it
+        if (auto r = BridgeDriver(ipam_dir_).release(*network, record.id); !r)
+            errors.push_back(r.error());
+    }
+}
+
+void SandboxNetworking::collect(const std::set<std::string>& live,
+                                std::vector<std::string>& actions,
+                                std::vector<std::string>& errors) {
+    // Host port claims of dead sandboxes, and the nft elements they stand for (found by their
+    // owner comment: the pod's addresses may be unknown after a crash).
+    std::set<std::string> dead_owners;
+    if (auto dirs = list_dir(ports_dir_)) {
+        for (const auto& d : *dirs) {
+            auto dash = d.find('-');
+            if (dash == std::string::npos) continue;
+            auto holders = list_dir(ports_dir_ + "/" + d);
+            if (!holders) continue;
+            for (const auto& h : *holders) {
+                std::string owner = link_target(ports_dir_ + "/" + d + "/" + h);
+                if (live.contains(owner)) continue;
+                dead_owners.insert(owner);
+                PortMapping m;
+                m.protocol = d.substr(0, dash);
+                m.host_port = static_cast<uint16_t>(std::stoi(d.substr(dash + 1)));
+                if (h != "any")
+                    if (auto ip = parse_ip(h)) m.host_ip = *ip;
+                ::unlink((ports_dir_ + "/" + d + "/" + h).c_str());
+                (void)flush_conntrack(m);
+                actions.push_back("released host port " + m.protocol + "/" +
+                                  std::to_string(m.host_port) + " of sandbox " +
+                                  owner.substr(0, 12));
+            }
+            ::rmdir((ports_dir_ + "/" + d).c_str());
+        }
+    }
+    if (!dead_owners.empty()) {
+        if (auto nft = NftContext::open()) {
+            for (const auto& owner : dead_owners)
+                if (auto r = remove_sandbox_ports(*nft, owner); !r)
+                    errors.push_back(r.error().message);
+        } else {
+            errors.push_back(nft.error().message);
+        }
+    }
+    // Addresses.
+    if (auto networks = networks_.list()) {
+        for (const auto& n : *networks) {
+            Ipam ipam(ipam_dir_, n.name);
+            auto freed = ipam.release_all_except(live);
+            if (!freed) {
+                errors.push_back(freed.error().message);
+                continue;
+            }
+            for (const auto& a : *freed)
+                actions.push_back("released address " + a.address.str() + " of sandbox " +
+                                  a.owner.substr(0, 12) + " on network " + n.name);
+        }
+    }
+    // Host veths of pods that are not running. The kernel deletes a veth when the namespace of
+    // its peer goes, but asynchronously: a pod stopped or removed a moment ago may still show
+    // one. Give those a moment to go on their own (deleting costs ~16 ms each); what is still
+    // there belongs to a namespace something else keeps alive, and is deleted.
+    if (auto nl = NetlinkSocket::open_current()) {
+        auto strays = [&] {
+            std::vector<std::string> out;
+            if (auto links = nl->list_links(host_veth_prefix))
+                for (const auto& link : *links) {
+                    bool owned = false;
+                    for (const auto& id : live) owned = owned || host_veth_name(id) == link;
+                    if (!owned) out.push_back(link);
+                }
+            return out;
+        };
+        auto left = strays();
+        for (int i = 0; i < 50 && !left.empty(); ++i) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+            left = strays();
+        }
+        for (const auto& link : left) {
+            if (auto r = nl->delete_link(link); !r)
+                errors.push_back(r.error().message);
+            else
+                actions.push_back("deleted veth " + link);
+        }
+    }
+}
+
+void release_network(const Config& config, SandboxRecord& record, std::vector<Error>& errors) {
+    if (record.attachments.empty() && record.ports.empty()) return;
+    SandboxNetworking networking(config);
+    std::vector<PortMapping> mappings;
+    for (const auto& text : record.ports)
+        if (auto m = parse_port_mapping(text))
+            mappings.insert(mappings.end(), m->begin(), m->end());
+    networking.unpublish(record, mappings, errors);
+    networking.detach(record, errors);
+    record.ports.clear();
+    record.attachments.clear();
+}
+
+}  // namespace podnet
