@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <charconv>
 
 namespace podnet {
@@ -23,6 +24,8 @@ std::string IpAddress::str() const {
 
 Result<IpAddress> parse_ip(std::string_view text) {
     std::string s(text);
+    // inet_pton stops at a NUL; text that carries one (JSON "\u0000") is not an address.
+    if (s.find('\0') != std::string::npos) return fail("invalid IP address (contains NUL)");
     IpAddress a;
     if (::inet_pton(AF_INET, s.c_str(), a.bytes.data()) == 1) {
         a.family = AF_INET;
@@ -117,6 +120,8 @@ Result<IpPrefix> parse_prefix(std::string_view text, bool network_only) {
     if (!address) return fail("invalid CIDR " + quoted + ": bad address");
     std::string_view len_text = text.substr(slash + 1);
     int length = -1;
+    if (len_text.size() > 1 && len_text.front() == '0')
+        return fail("invalid CIDR " + quoted + ": prefix length has a leading zero");
     auto [end, ec] = std::from_chars(len_text.data(), len_text.data() + len_text.size(), length);
     int max = static_cast<int>(address->size()) * 8;
     if (ec != std::errc() || end != len_text.data() + len_text.size() || length < 0 || length > max)

@@ -60,7 +60,7 @@ std::string summarize_nft_error(std::string_view output) {
         start = end + 1;
     }
     for (size_t i = 0; i < lines.size(); ++i) {
-        // "<cmdline>:2:1-20: Error: why" or "Error: why"; the next line is the command.
+        // "/proc/self/fd/7:2:1-20: Error: why" or "Error: why"; the next line is the command.
         size_t at = lines[i].find("Error: ");
         if (at == std::string_view::npos) continue;
         std::string out(lines[i].substr(at + 7));
@@ -91,7 +91,8 @@ Result<NftContext> NftContext::open() {
 
     std::lock_guard lock(library_mutex());
     nft_ctx* ctx = nft_ctx_new(NFT_CTX_DEFAULT);
-    if (ctx == nullptr) return fail("create nftables context: out of memory");
+    if (ctx == nullptr)
+        return fail("create nftables context: libnftables unavailable or out of memory");
     if (is_netfilter_socket(probe)) ::fcntl(probe, F_SETFD, FD_CLOEXEC);
     // Both streams go to buffers: the library never prints.
     if (nft_ctx_buffer_output(ctx) != 0 || nft_ctx_buffer_error(ctx) != 0) {

@@ -20,6 +20,10 @@ enum class NftOutput { text, json };
 // A libnftables context. Its netlink socket belongs to the network namespace that was current
 // (for the calling thread) when the context was created and keeps talking to that namespace
 // whichever thread uses it later. One thread at a time per context.
+//
+// Cost: a transaction is well under a millisecond, but one that deleted anything leaves the
+// kernel an RCU grace period (~10-15 ms) that it waits for when the socket closes (context
+// destroyed, or process exit). So use one context for all the transactions of a command.
 class NftContext {
   public:
     // In the calling thread's network namespace.

@@ -80,16 +80,17 @@ TEST_CASE("gc after podnet sandbox create is SIGKILLed at each step") {
     }
 }
 
+// Names that are not hex: a removed name must not resolve as a prefix of another id.
 TEST_CASE("gc removes stopped sandboxes and leaves running ones alone") {
     std::string root = make_temp_dir("pn-gc-stop");
-    REQUIRE(run_podnet(root, {"sandbox", "create", "--name", "a"}).exit_code == 0);
-    REQUIRE(run_podnet(root, {"sandbox", "create", "--name", "b"}).exit_code == 0);
-    REQUIRE(run_podnet(root, {"sandbox", "stop", "a"}).exit_code == 0);
+    REQUIRE(run_podnet(root, {"sandbox", "create", "--name", "stopped-one"}).exit_code == 0);
+    REQUIRE(run_podnet(root, {"sandbox", "create", "--name", "running-one"}).exit_code == 0);
+    REQUIRE(run_podnet(root, {"sandbox", "stop", "stopped-one"}).exit_code == 0);
     json report = gc(root);
     CHECK(report["actions"].size() == 1);
-    CHECK(run_podnet(root, {"sandbox", "inspect", "a"}).exit_code != 0);
-    CHECK(run_podnet(root, {"sandbox", "inspect", "b"}).exit_code == 0);
+    CHECK(run_podnet(root, {"sandbox", "inspect", "stopped-one"}).exit_code != 0);
+    CHECK(run_podnet(root, {"sandbox", "inspect", "running-one"}).exit_code == 0);
     CHECK(gc(root)["actions"].empty());
-    CHECK(run_podnet(root, {"sandbox", "rm", "-f", "b"}).exit_code == 0);
+    CHECK(run_podnet(root, {"sandbox", "rm", "-f", "running-one"}).exit_code == 0);
     CHECK(leftovers(root).empty());
 }

@@ -1,0 +1,23 @@
+#include "common/lazy_library.hpp"
+
+#include <mutex>
+#include <string>
+#include <unordered_map>
+
+namespace podnet {
+
+void* lazy_library(const char* soname) {
+    static std::mutex mutex;
+    static std::unordered_map<std::string, void*> loaded;
+    std::lock_guard lock(mutex);
+    auto [it, inserted] = loaded.try_emplace(soname, nullptr);
+    if (inserted) it->second = ::dlopen(soname, RTLD_NOW | RTLD_LOCAL);
+    return it->second;
+}
+
+void* lazy_symbol(const char* soname, const char* symbol) {
+    void* library = lazy_library(soname);
+    return library != nullptr ? ::dlsym(library, symbol) : nullptr;
+}
+
+}  // namespace podnet
