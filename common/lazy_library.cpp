@@ -7,10 +7,11 @@
 namespace podnet {
 
 void* lazy_library(const char* soname) {
-    static std::mutex mutex;
-    static std::unordered_map<std::string, void*> loaded;
-    std::lock_guard lock(mutex);
-    auto [it, inserted] = loaded.try_emplace(soname, nullptr);
+    // Never destroyed: a forwarding stub may first be called from another static's destructor.
+    static auto* mutex = new std::mutex;
+    static auto* loaded = new std::unordered_map<std::string, void*>;
+    std::lock_guard lock(*mutex);
+    auto [it, inserted] = loaded->try_emplace(soname, nullptr);
     if (inserted) it->second = ::dlopen(soname, RTLD_NOW | RTLD_LOCAL);
     return it->second;
 }

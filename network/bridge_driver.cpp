@@ -14,14 +14,14 @@ std::string host_veth_name(const std::string& sandbox_id) {
 namespace {
 
 Result<void> ensure_nft(const NetworkConfig& network) {
-    auto nft = NftContext::open();
+    auto nft = NftContext::shared();
     if (!nft) return std::unexpected(nft.error());
     // Additions only (cheap, no RCU wait): the table, chains and maps, then this network's
     // subnets. Re-adding what exists is a no-op in nftables.
     std::string script = portmap_base_script();
     for (const auto& s : network.subnets)
         script += add_network_script(s.subnet, network.masquerade);
-    if (auto r = nft->run(script); !r) return wrap(r.error(), "network " + network.name);
+    if (auto r = (*nft)->run(script); !r) return wrap(r.error(), "network " + network.name);
     return {};
 }
 
@@ -57,11 +57,11 @@ Result<void> BridgeDriver::remove(const NetworkConfig& network) const {
     } else {
         errors.push_back(nl.error());
     }
-    if (auto nft = NftContext::open()) {
+    if (auto nft = NftContext::shared()) {
         std::string script;
         for (const auto& s : network.subnets)
             script += remove_network_script(s.subnet, network.masquerade);
-        if (auto r = nft->run(script); !r) errors.push_back(r.error());
+        if (auto r = (*nft)->run(script); !r) errors.push_back(r.error());
     }
     Ipam ipam(ipam_dir_, network.name);
     if (auto r = ipam.remove_all(); !r) errors.push_back(r.error());

@@ -168,4 +168,18 @@ Result<std::string> NftContext::run_capture(const std::string& command, NftOutpu
     return r;
 }
 
+Result<NftContext*> NftContext::shared() {
+    // Never destroyed: the kernel closes the socket at exit, and no destructor then runs into
+    // libraries or statics already torn down.
+    static auto* mutex = new std::mutex;
+    static NftContext* context = nullptr;
+    std::lock_guard lock(*mutex);
+    if (context == nullptr) {
+        auto opened = open();
+        if (!opened) return std::unexpected(opened.error());
+        context = new NftContext(std::move(*opened));
+    }
+    return context;
+}
+
 }  // namespace podnet

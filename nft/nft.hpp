@@ -31,6 +31,11 @@ class NftContext {
     // In the network namespace `netns_fd` (borrowed), created on a short-lived thread that
     // joins it; the caller's thread never changes namespace.
     [[nodiscard]] static Result<NftContext> open_in(int netns_fd);
+    // One context per process for the caller's network namespace, opened on first use and kept:
+    // after a transaction that deletes, closing the context waits for an RCU grace period
+    // (~10-15 ms here); a kept context moves that wait to process exit (or never, for a
+    // long-running embedder).
+    [[nodiscard]] static Result<NftContext*> shared();
 
     // Runs `script` as one transaction. A script of only blanks and comments does nothing
     // (no netlink round trip). Error: nft's first error on one line, with the failing command.

@@ -190,12 +190,13 @@ Result<void> SandboxNetworking::publish(const SandboxRecord& record,
             return fail_errno("claim host port " + format_port_mapping(m), errno);
         rollback.push([path] { ::unlink(path.c_str()); });
     }
-    auto nft = NftContext::open();
+    auto nft = NftContext::shared();
     if (!nft) return std::unexpected(nft.error());
     PodPorts pod = pod_ports(record, mappings);
-    if (auto r = nft->run(add_pod_ports_script(pod)); !r) return wrap(r.error(), "publish ports");
+    if (auto r = (*nft)->run(add_pod_ports_script(pod)); !r)
+        return wrap(r.error(), "publish ports");
     rollback.push([pod] {
-        if (auto n = NftContext::open()) (void)n->run(remove_pod_ports_script(pod));
+        if (auto n = NftContext::shared()) (void)(*n)->run(remove_pod_ports_script(pod));
     });
     return {};
 }
@@ -204,8 +205,8 @@ void SandboxNetworking::unpublish(const SandboxRecord& record,
                                   const std::vector<PortMapping>& mappings,
                                   std::vector<Error>& errors) {
     if (mappings.empty()) return;
-    if (auto nft = NftContext::open()) {
-        if (auto r = nft->run(remove_pod_ports_script(pod_ports(record, mappings))); !r)
+    if (auto nft = NftContext::shared()) {
+        if (auto r = (*nft)->run(remove_pod_ports_script(pod_ports(record, mappings))); !r)
             errors.push_back(r.error());
     } else {
         errors.push_back(nft.error());
@@ -259,9 +260,9 @@ void SandboxNetworking::collect(const std::set<std::string>& live,
         }
     }
     if (!dead_owners.empty()) {
-        if (auto nft = NftContext::open()) {
+        if (auto nft = NftContext::shared()) {
             for (const auto& owner : dead_owners)
-                if (auto r = remove_sandbox_ports(*nft, owner); !r)
+                if (auto r = remove_sandbox_ports(**nft, owner); !r)
                     errors.push_back(r.error().message);
         } else {
             errors.push_back(nft.error().message);
