@@ -215,8 +215,9 @@ void SandboxNetworking::unpublish(const SandboxRecord& record,
         if (link_target(claim_path(m)) == record.id) ::unlink(claim_path(m).c_str());
         ::rmdir(claim_dir(m).c_str());  // only when empty
         // Without this, a UDP flow to the port keeps its stale NAT entry and goes nowhere
-        // (containernetworking/plugins#123).
-        (void)flush_conntrack(m);
+        // (containernetworking/plugins#123). TCP needs none: a new connection starts a new
+        // entry, and a conntrack dump costs ~10 ms here.
+        if (m.protocol == "udp") (void)flush_conntrack(m);
     }
 }
 
@@ -251,7 +252,7 @@ void SandboxNetworking::collect(const std::set<std::string>& live,
                 if (h != "any")
                     if (auto ip = parse_ip(h)) m.host_ip = *ip;
                 ::unlink((ports_dir_ + "/" + d + "/" + h).c_str());
-                (void)flush_conntrack(m);
+                if (m.protocol == "udp") (void)flush_conntrack(m);
                 actions.push_back("released host port " + m.protocol + "/" +
                                   std::to_string(m.host_port) + " of sandbox " +
                                   owner.substr(0, 12));
