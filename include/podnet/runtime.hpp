@@ -34,9 +34,10 @@ struct SandboxSpec {
     Labels labels;
     // A network name, "none" (only lo), or empty: the default network (created on first use).
     std::string network;
-    std::string ip;                  // static IPv4 address on that network
-    std::string ip6;                 // static IPv6 address
-    std::vector<std::string> ports;  // Docker's -p syntax: [HOSTIP:]HOSTPORT[-END]:PORT[-END][/PROTO]
+    std::string ip;   // static IPv4 address on that network
+    std::string ip6;  // static IPv6 address
+    std::vector<std::string>
+        ports;  // Docker's -p syntax: [HOSTIP:]HOSTPORT[-END]:PORT[-END][/PROTO]
 };
 
 struct NetworkAttachmentInfo {

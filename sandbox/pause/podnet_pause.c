@@ -37,7 +37,9 @@ static void reap_children(int log_ok) {
     }
 }
 
-static void ignore_signal(int sig) { (void)sig; }
+static void ignore_signal(int sig) {
+    (void)sig;
+}
 
 int main(void) {
     sigset_t wanted;

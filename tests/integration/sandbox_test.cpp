@@ -32,10 +32,9 @@ json inspect(const std::string& root, const std::string& ref) {
 
 TEST_CASE("a sandbox is a pause process holding pinned namespaces") {
     std::string root = make_temp_dir("pn-sandbox");
-    auto created = run_podnet(
-        root, {"sandbox", "create", "--network", "none", "--name", "web", "--hostname", "webhost",
-               "--namespace", "prod", "--label", "run=nginx", "--label",
-               "app.kubernetes.io/tier=front"});
+    auto created = run_podnet(root, {"sandbox", "create", "--network", "none", "--name", "web",
+                                     "--hostname", "webhost", "--namespace", "prod", "--label",
+                                     "run=nginx", "--label", "app.kubernetes.io/tier=front"});
     REQUIRE_MESSAGE(created.exit_code == 0, created.err);
     std::string id = trim(created.out);
     CHECK(id.size() == 64);
