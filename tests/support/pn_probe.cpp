@@ -3,8 +3,11 @@
 //
 //   pn-probe tcp-serve PORT MESSAGE     listen on 127.0.0.1:PORT, send MESSAGE to one client
 //   pn-probe tcp-get PORT               connect to 127.0.0.1:PORT (retrying 5 s), print reply
-//   pn-probe serve ADDR PORT [N]        TCP and UDP on ADDR:PORT (0.0.0.0 / ::), N clients (default
-//                                       1000): each gets "<hostname> saw <peer address>"
+//   pn-probe serve ADDR PORT [N [reset]] TCP and UDP on ADDR:PORT (0.0.0.0 / ::), N clients
+//                                       (default 1000): each gets "<hostname> saw <peer address>";
+//                                       with reset, TCP waits for the client's close and resets
+//   pn-probe connect-rate ADDR PORT SECONDS   connect, read the reply, close, as fast as
+//                                       possible; print connections per second
 //   pn-probe get tcp|udp ADDR PORT [MS] one request (timeout MS, default 1000): print the reply or
 //                                       "error ..." and exit 1
 //   pn-probe msgq-send KEY TEXT         create SysV queue KEY, send TEXT
@@ -250,7 +253,7 @@ std::string peer_text(const sockaddr_storage& peer) {
 }
 
 // TCP and UDP on one address and port; every client is told who answered and whom it saw.
-int serve(const char* addr_text, int port, int count) {
+int serve(const char* addr_text, int port, int count, bool reset) {
     sockaddr_storage addr{};
     socklen_t len = 0;
     if (!fill_address(addr_text, port, addr, len)) return 2;
@@ -280,6 +283,14 @@ int serve(const char* addr_text, int port, int count) {
             if (c >= 0) {
                 std::string reply = std::string(host) + " saw " + peer_text(peer) + "\n";
                 (void)!::write(c, reply.data(), reply.size());
+                if (reset) {
+                    // Benchmarks: wait for the client's close, then no TIME_WAIT here either.
+                    char byte;
+                    while (::read(c, &byte, 1) > 0) {
+                    }
+                    linger none{1, 0};
+                    ::setsockopt(c, SOL_SOCKET, SO_LINGER, &none, sizeof none);
+                }
                 ::close(c);
                 ++served;
             }
@@ -324,6 +335,31 @@ int get(const char* proto, const char* addr_text, int port, int timeout_ms) {
     return 0;
 }
 
+int connect_rate(const char* addr_text, int port, int seconds) {
+    sockaddr_storage addr{};
+    socklen_t len = 0;
+    if (!fill_address(addr_text, port, addr, len)) return 2;
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
+    long count = 0;
+    char buf[256];
+    while (std::chrono::steady_clock::now() < deadline) {
+        int s = ::socket(addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (::connect(s, reinterpret_cast<sockaddr*>(&addr), len) != 0) {
+            std::printf("error %s\n", std::strerror(errno));
+            return 1;
+        }
+        // Read the reply, then close with a reset: no TIME_WAIT piles up on either side, so
+        // runs against different paths to the same server do not disturb each other.
+        (void)!::read(s, buf, sizeof buf);
+        linger none{1, 0};
+        ::setsockopt(s, SOL_SOCKET, SO_LINGER, &none, sizeof none);
+        ::close(s);
+        ++count;
+    }
+    std::printf("%ld\n", count / seconds);
+    return 0;
+}
+
 volatile sig_atomic_t terminated = 0;
 
 int sleep_ms(int ms) {
@@ -356,7 +392,9 @@ int main(int argc, char** argv) {
     if (cmd == "syscalls") return syscalls();
     if (cmd == "sleep") return sleep_ms(std::atoi(arg(2)));
     if (cmd == "serve")
-        return serve(arg(2), std::atoi(arg(3)), argc > 4 ? std::atoi(arg(4)) : 1000);
+        return serve(arg(2), std::atoi(arg(3)), argc > 4 ? std::atoi(arg(4)) : 1000,
+                     argc > 5 && std::strcmp(arg(5), "reset") == 0);
+    if (cmd == "connect-rate") return connect_rate(arg(2), std::atoi(arg(3)), std::atoi(arg(4)));
     if (cmd == "get")
         return get(arg(2), arg(3), std::atoi(arg(4)), argc > 5 ? std::atoi(arg(5)) : 1000);
     std::fprintf(stderr, "pn-probe: unknown action \"%s\"\n", cmd.c_str());
