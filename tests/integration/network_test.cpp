@@ -160,9 +160,15 @@ TEST_CASE("IPv6: pod to pod and a v6 host port on a dual-stack network") {
     auto net = run_podnet(
         root, {"network", "create", "dual", "--subnet", "10.78.0.0/24", "--subnet", "fd78::/64"});
     REQUIRE_MESSAGE(net.exit_code == 0, net.err);
-    create(root, {"--name", "c", "--network", "dual", "-p", "8081:80"});
+    create(root, {"--name", "c", "--network", "dual", "-p", "8081:80", "--ip", "10.78.0.50",
+                  "--ip6", "fd78::50"});
     create(root, {"--name", "d", "--network", "dual"});
     json c = inspect(root, "c"), d = inspect(root, "d");
+    CHECK(c["attachments"][0]["ipv4"] == "10.78.0.50/24");
+    CHECK(c["attachments"][0]["ipv6"] == "fd78::50/64");
+    auto taken = run_podnet(root, {"sandbox", "create", "--network", "dual", "--ip", "10.78.0.50"});
+    CHECK(taken.exit_code != 0);
+    CHECK(taken.err.find("already in use by sandbox") != std::string::npos);
     std::string ip6_c = address(c["attachments"][0]["ipv6"]);
     std::string ip6_d = address(d["attachments"][0]["ipv6"]);
     CHECK(ip6_c.starts_with("fd78::"));
