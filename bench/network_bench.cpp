@@ -4,7 +4,8 @@
 //   podnet-bench-network BIN_DIR OUT.json [N]     (bench/run calls it in private namespaces)
 //
 // Floor for the netlink part: the same veth (peer created in a fresh namespace) + bridge port +
-// address + default route done directly with NetlinkSocket, no IPAM, state or nftables.
+// address + default route done directly with NetlinkSocket, and IPv6 off on both ends as podnet
+// does for IPv4-only networks; no IPAM, state or nftables.
 
 #include <fcntl.h>
 #include <sched.h>
@@ -25,6 +26,7 @@
 #include "common/process.hpp"
 #include "common/unique_fd.hpp"
 #include "netns/netlink.hpp"
+#include "netns/sysctl.hpp"
 #include "nft/nft.hpp"
 #include "podnet/runtime.hpp"
 #include "portmap/portmap.hpp"
@@ -65,7 +67,10 @@ double mean(const std::vector<double>& v, size_t from, size_t count) {
 podnet::UniqueFd new_netns() {
     podnet::UniqueFd fd;
     std::thread([&] {
-        if (::unshare(CLONE_NEWNET) == 0) fd.reset(::open("/proc/thread-self/ns/net", O_RDONLY));
+        if (::unshare(CLONE_NEWNET) != 0) return;
+        fd.reset(::open("/proc/thread-self/ns/net", O_RDONLY));
+        // As podnet does for IPv4-only pods (the pod side's default, set before the veth).
+        (void)podnet::write_sysctl("net.ipv6.conf.default.disable_ipv6", "1");
     }).join();
     return fd;
 }

@@ -29,6 +29,7 @@ struct CloneArgs {
     const char* binary;
     char* const* argv;
     const char* hostname;
+    bool disable_ipv6;
     int devnull;
     int exit_log;
     // Written by the child, read after it has exec'd or died: it shares our memory (CLONE_VM).
@@ -57,6 +58,14 @@ int pause_child(void* opaque) {
     lo.ifr_flags = static_cast<short>(lo.ifr_flags | IFF_UP);
     if (::ioctl(sock, SIOCSIFFLAGS, &lo) != 0) setup_failed(args, setup_loopback);
     ::close(sock);
+    if (args->disable_ipv6) {
+        // /proc/sys/net belongs to the opener's network namespace: ours, the pod's. lo keeps ::1.
+        int fd = ::open("/proc/sys/net/ipv6/conf/default/disable_ipv6", O_WRONLY | O_CLOEXEC);
+        if (fd >= 0) {  // absent when the kernel has no IPv6: nothing to disable
+            (void)!::write(fd, "1", 1);
+            ::close(fd);
+        }
+    }
     // Blocked signals are queued even for a namespace init without handlers (unblocked ones
     // at SIG_DFL would be dropped); the mask survives exec, so pause finds them.
     sigset_t blocked;
@@ -115,6 +124,7 @@ Result<PauseProcess> spawn_pause(const PauseSpec& spec) {
     CloneArgs args{spec.binary.c_str(),
                    argv.data(),
                    spec.hostname.c_str(),
+                   spec.disable_ipv6,
                    devnull.get(),
                    exit_log.get(),
                    setup_ok,

@@ -16,6 +16,10 @@ struct PauseSpec {
     std::string sandbox_id;     // tags the process so gc can find orphans
     std::string run_root;       // likewise: which podnet root it belongs to
     std::string exit_log_path;  // pause appends "<pid> <status>" per reaped child
+    // IPv4-only pods: interfaces created in the pod later get no IPv6. Otherwise each new pod's
+    // link-local autoconfiguration (router solicitations, MLD reports, DAD) floods the bridge to
+    // every other pod, a per-pod cost that grows with the number of pods.
+    bool disable_ipv6 = false;
 };
 
 struct PauseProcess {

@@ -103,8 +103,10 @@ Result<SandboxInfo> Runtime::create_sandbox(const SandboxSpec& spec) {
     if (auto r = make_dirs(store.pin_dir(id), 0700); !r) return std::unexpected(r.error());
     rollback.push([&] { (void)remove_tree(store.pod_dir(id)); });
 
-    auto pause = spawn_pause(
-        {pause_binary_, record.hostname, id, config_.run_root, store.exit_log_path(id)});
+    PauseSpec pause_spec{pause_binary_, record.hostname, id, config_.run_root,
+                         store.exit_log_path(id)};
+    pause_spec.disable_ipv6 = *network && (*network)->v6() == nullptr;
+    auto pause = spawn_pause(pause_spec);
     if (!pause) return wrap(pause.error(), "create sandbox " + record.name);
     record.pause_pid = pause->pid;
     record.pause_start_time = pause->start_time;
