@@ -115,6 +115,10 @@ TEST_CASE("pods on the default network: pod IPs, host ports, hairpin, UDP, masqu
     CHECK(a["ports"] == json::array({"8080:80/tcp", "5353:53/udp"}));
     serve_in(root, "a", "0.0.0.0", 80);
     serve_in(root, "a", "0.0.0.0", 53);
+    // IPv4-only network: no IPv6 on the pod's eth0 (no link-local floods across the bridge).
+    auto v6 = run_podnet(
+        root, {"run", "a", "--", "/bin/cat", "/proc/sys/net/ipv6/conf/eth0/disable_ipv6"});
+    CHECK(trim(v6.out) == "1");
 
     // Pod to pod over the bridge, source preserved.
     CHECK(fetch(from_pod(root, "b"), "tcp", ip_a, 80) == "a saw " + ip_b);
@@ -174,6 +178,9 @@ TEST_CASE("IPv6: pod to pod and a v6 host port on a dual-stack network") {
     CHECK(ip6_c.starts_with("fd78::"));
     serve_in(root, "c", "::", 80);
     CHECK(fetch(from_pod(root, "d"), "tcp", ip6_c, 80) == "c saw " + ip6_d);
+    auto v6 = run_podnet(
+        root, {"run", "c", "--", "/bin/cat", "/proc/sys/net/ipv6/conf/eth0/disable_ipv6"});
+    CHECK(trim(v6.out) == "0");
     CHECK(fetch(from_pod(root, "d"), "tcp", address(c["attachments"][0]["ipv4"]), 80)
               .starts_with("c saw "));
     CHECK(fetch(from_outside(), "tcp", "fd00:200::1", 8081) == "c saw fd00:200::2");
