@@ -21,34 +21,14 @@
 #include <thread>
 #include <vector>
 
+#include "bench/bench_util.hpp"
 #include "common/process.hpp"
 #include "podnet/runtime.hpp"
 
 using nlohmann::json;
-using Clock = std::chrono::steady_clock;
+using namespace podnet::bench;
 
 namespace {
-
-double ms_since(Clock::time_point t0) {
-    return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
-}
-
-double percentile(std::vector<double> v, double p) {
-    if (v.empty()) return 0;
-    std::sort(v.begin(), v.end());
-    return v[std::min(v.size() - 1,
-                      static_cast<size_t>(p * static_cast<double>(v.size() - 1) + 0.5))];
-}
-
-json stats(const std::vector<double>& v) {
-    return {
-        {"median_ms", percentile(v, 0.5)}, {"p99_ms", percentile(v, 0.99)}, {"samples", v.size()}};
-}
-
-[[noreturn]] void die(const std::string& what) {
-    std::fprintf(stderr, "bench: %s\n", what.c_str());
-    std::exit(1);
-}
 
 // Run one CNI plugin: env as the spec says, config on stdin, result from stdout.
 std::string run_plugin(const std::string& plugin, const std::string& command,

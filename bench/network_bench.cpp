@@ -21,6 +21,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench/bench_util.hpp"
 #include "common/fs.hpp"
 #include "common/ip.hpp"
 #include "common/process.hpp"
@@ -32,36 +33,9 @@
 #include "portmap/portmap.hpp"
 
 using nlohmann::json;
-using Clock = std::chrono::steady_clock;
+using namespace podnet::bench;
 
 namespace {
-
-double ms_since(Clock::time_point t0) {
-    return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
-}
-
-double percentile(std::vector<double> v, double p) {
-    if (v.empty()) return 0;
-    std::sort(v.begin(), v.end());
-    return v[std::min(v.size() - 1,
-                      static_cast<size_t>(p * static_cast<double>(v.size() - 1) + 0.5))];
-}
-
-json stats(const std::vector<double>& v) {
-    return {
-        {"median_ms", percentile(v, 0.5)}, {"p99_ms", percentile(v, 0.99)}, {"samples", v.size()}};
-}
-
-[[noreturn]] void die(const std::string& what) {
-    std::fprintf(stderr, "bench: %s\n", what.c_str());
-    std::exit(1);
-}
-
-double mean(const std::vector<double>& v, size_t from, size_t count) {
-    double sum = 0;
-    for (size_t i = from; i < from + count; ++i) sum += v[i];
-    return sum / static_cast<double>(count);
-}
 
 // A fresh network namespace held by an fd (made on a thread that unshares, so we never move).
 podnet::UniqueFd new_netns() {

@@ -21,34 +21,19 @@
 #include <thread>
 #include <vector>
 
+#include "bench/bench_util.hpp"
 #include "common/fs.hpp"
 #include "common/process.hpp"
 #include "podnet/runtime.hpp"
 
 using nlohmann::json;
-using Clock = std::chrono::steady_clock;
+using namespace podnet::bench;
 
 namespace {
-
-double ms_since(Clock::time_point t0) {
-    return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
-}
 
 struct Samples {
     std::vector<double> create, remove;
 };
-
-double percentile(std::vector<double> v, double p) {
-    if (v.empty()) return 0;
-    std::sort(v.begin(), v.end());
-    size_t i = static_cast<size_t>(p * static_cast<double>(v.size() - 1) + 0.5);
-    return v[std::min(i, v.size() - 1)];
-}
-
-json stats(const std::vector<double>& v) {
-    return {
-        {"median_ms", percentile(v, 0.5)}, {"p99_ms", percentile(v, 0.99)}, {"samples", v.size()}};
-}
 
 // Run argv, return stdout; exit on failure.
 std::string run_capture(const std::vector<std::string>& argv) {
@@ -169,12 +154,6 @@ void cli_round(const std::string& bin, int n, Samples& s) {
     for (int i = 0; i < n; ++i)
         s.remove.push_back(timed_exec(
             {podnet, "--root", "/run/bench-cli", "sandbox", "rm", "-f", "c" + std::to_string(i)}));
-}
-
-double mean(const std::vector<double>& v, size_t from, size_t count) {
-    double sum = 0;
-    for (size_t i = from; i < from + count; ++i) sum += v[i];
-    return sum / static_cast<double>(count);
 }
 
 std::string markdown(const json& r) {

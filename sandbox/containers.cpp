@@ -133,28 +133,25 @@ Result<RunningContainer> Runtime::run_container(std::string_view sandbox_ref,
         return fail("rootfs " + spec.rootfs + ": not a directory");
 
     SandboxStore store(config_.run_root);
-    auto lock = store.lock();
-    if (!lock) return std::unexpected(lock.error());
-    auto id = store.resolve(sandbox_ref);
-    if (!id) return std::unexpected(id.error());
-    auto record = store.load(*id);
-    if (!record) return std::unexpected(record.error());
-    if (!is_running(*record)) return fail("sandbox " + record->name + " is not running");
+    auto locked = store.lock_and_load(sandbox_ref);
+    if (!locked) return std::unexpected(locked.error());
+    SandboxRecord& record = locked->record;
+    if (!is_running(record)) return fail("sandbox " + record.name + " is not running");
 
     ContainerRecord container;
     container.id = random_hex(32);
     container.name = spec.name.empty() ? container.id.substr(0, 12) : spec.name;
-    for (const auto& c : record->containers)
+    for (const auto& c : record.containers)
         if (c.name == container.name)
             return fail("container name \"" + container.name + "\" is already in use in sandbox " +
-                        record->name);
+                        record.name);
     container.command = spec.command;
     container.detached = spec.detach;
     container.created = now_rfc3339();
 
     LaunchSpec launch;
     launch.argv = spec.command;
-    launch.env = {std::string("PATH=") + default_path, "HOSTNAME=" + record->hostname};
+    launch.env = {std::string("PATH=") + default_path, "HOSTNAME=" + record.hostname};
     for (const auto& e : spec.env) {
         std::string key = e.substr(0, e.find('=') + 1);
         std::erase_if(launch.env, [&](const std::string& x) { return x.starts_with(key); });
@@ -170,15 +167,16 @@ Result<RunningContainer> Runtime::run_container(std::string_view sandbox_ref,
 
     std::vector<UniqueFd> ns_fds;
     for (size_t i = 0; i < pod_namespace_kinds.size(); ++i) {
-        auto fd = open_namespace(store.pin_path(*id, pod_namespace_kinds[i]));
-        if (!fd) return wrap(fd.error(), "run in sandbox " + record->name);
+        auto fd = open_namespace(store.pin_path(record.id, pod_namespace_kinds[i]));
+        if (!fd) return wrap(fd.error(), "run in sandbox " + record.name);
         launch.namespace_fds[i] = fd->get();
         ns_fds.push_back(std::move(*fd));
     }
     UniqueFd log;
     if (spec.detach) {
-        if (auto r = make_dirs(store.logs_dir(*id), 0700); !r) return std::unexpected(r.error());
-        container.log_path = store.logs_dir(*id) + "/" + container.id + ".log";
+        if (auto r = make_dirs(store.logs_dir(record.id), 0700); !r)
+            return std::unexpected(r.error());
+        container.log_path = store.logs_dir(record.id) + "/" + container.id + ".log";
         log.reset(
             ::open(container.log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
         if (!log) return fail_errno("open container log " + container.log_path, errno);
@@ -186,18 +184,18 @@ Result<RunningContainer> Runtime::run_container(std::string_view sandbox_ref,
     }
 
     auto launched = launch_container(launch);
-    if (!launched) return wrap(launched.error(), "run in sandbox " + record->name);
+    if (!launched) return wrap(launched.error(), "run in sandbox " + record.name);
     container.pid = launched->pid;
     container.pod_pid = launched->pod_pid;
     if (auto st = read_proc_stat(launched->pid)) container.start_time = st->start_time;
-    record->containers.push_back(container);
+    record.containers.push_back(container);
     fault_point("run.started");
-    if (auto r = store.save(*record); !r) {
+    if (auto r = store.save(record); !r) {
         send_signal(container.pid, container.start_time, SIGKILL);
         if (launched->helper > 0) (void)wait_for_exit(*launched);
-        return wrap(r.error(), "run in sandbox " + record->name);
+        return wrap(r.error(), "run in sandbox " + record.name);
     }
-    return RunningContainer{*id, container.id, launched->pid, launched->helper};
+    return RunningContainer{record.id, container.id, launched->pid, launched->helper};
 }
 
 Result<int> Runtime::wait_container(const RunningContainer& container) {

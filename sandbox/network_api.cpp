@@ -73,28 +73,25 @@ Result<std::vector<std::string>> Runtime::add_ports(std::string_view sandbox_ref
     auto mappings = parse_port_specs(specs);
     if (!mappings) return std::unexpected(mappings.error());
     SandboxStore store(config_.run_root);
-    auto lock = store.lock();
-    if (!lock) return std::unexpected(lock.error());
-    auto id = store.resolve(sandbox_ref);
-    if (!id) return std::unexpected(id.error());
-    auto record = store.load(*id);
-    if (!record) return std::unexpected(record.error());
-    if (record->attachments.empty())
-        return fail("sandbox " + record->name + " has no network to publish ports from");
+    auto locked = store.lock_and_load(sandbox_ref);
+    if (!locked) return std::unexpected(locked.error());
+    SandboxRecord& record = locked->record;
+    if (record.attachments.empty())
+        return fail("sandbox " + record.name + " has no network to publish ports from");
     std::vector<PortMapping> fresh;
     for (const auto& m : *mappings) {
         bool present = false;
-        for (const auto& text : record->ports)
+        for (const auto& text : record.ports)
             if (format_port_mapping(m) == text) present = true;
         if (!present) fresh.push_back(m);
     }
     Rollback rollback;
-    if (auto r = SandboxNetworking(config_).publish(*record, fresh, rollback); !r)
+    if (auto r = SandboxNetworking(config_).publish(record, fresh, rollback); !r)
         return std::unexpected(r.error());
-    for (const auto& m : fresh) record->ports.push_back(format_port_mapping(m));
-    if (auto r = store.save(*record); !r) return std::unexpected(r.error());
+    for (const auto& m : fresh) record.ports.push_back(format_port_mapping(m));
+    if (auto r = store.save(record); !r) return std::unexpected(r.error());
     rollback.commit();
-    return record->ports;
+    return record.ports;
 }
 
 Result<std::vector<std::string>> Runtime::remove_ports(std::string_view sandbox_ref,
@@ -102,33 +99,30 @@ Result<std::vector<std::string>> Runtime::remove_ports(std::string_view sandbox_
     auto mappings = parse_port_specs(specs);
     if (!mappings) return std::unexpected(mappings.error());
     SandboxStore store(config_.run_root);
-    auto lock = store.lock();
-    if (!lock) return std::unexpected(lock.error());
-    auto id = store.resolve(sandbox_ref);
-    if (!id) return std::unexpected(id.error());
-    auto record = store.load(*id);
-    if (!record) return std::unexpected(record.error());
+    auto locked = store.lock_and_load(sandbox_ref);
+    if (!locked) return std::unexpected(locked.error());
+    SandboxRecord& record = locked->record;
     std::vector<PortMapping> gone;
     for (const auto& m : *mappings) {
         bool present = false;
-        for (const auto& text : record->ports)
+        for (const auto& text : record.ports)
             if (auto held = parse_port_mapping(text))
                 for (const auto& h : *held) present = present || same_mapping(h, m);
         if (!present)
             return fail("port " + format_port_mapping(m) + " is not mapped by sandbox " +
-                        record->name);
+                        record.name);
         gone.push_back(m);
     }
     std::vector<Error> errors;
-    SandboxNetworking(config_).unpublish(*record, gone, errors);
-    std::erase_if(record->ports, [&](const std::string& text) {
+    SandboxNetworking(config_).unpublish(record, gone, errors);
+    std::erase_if(record.ports, [&](const std::string& text) {
         for (const auto& m : gone)
             if (format_port_mapping(m) == text) return true;
         return false;
     });
-    if (auto r = store.save(*record); !r) errors.push_back(r.error());
+    if (auto r = store.save(record); !r) errors.push_back(r.error());
     if (!errors.empty()) return std::unexpected(join_errors("port rm", errors));
-    return record->ports;
+    return record.ports;
 }
 
 }  // namespace podnet

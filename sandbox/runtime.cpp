@@ -168,25 +168,21 @@ Result<std::vector<SandboxInfo>> Runtime::list_sandboxes() const {
 
 Result<void> Runtime::stop_sandbox(std::string_view ref, std::chrono::seconds timeout) {
     SandboxStore store(config_.run_root);
-    auto lock = store.lock();
-    if (!lock) return std::unexpected(lock.error());
-    auto id = store.resolve(ref);
-    if (!id) return std::unexpected(id.error());
-    auto record = store.load(*id);
-    if (!record) return std::unexpected(record.error());
-    if (record->phase == SandboxPhase::stopped) return {};
+    auto locked = store.lock_and_load(ref);
+    if (!locked) return std::unexpected(locked.error());
+    SandboxRecord& record = locked->record;
+    if (record.phase == SandboxPhase::stopped) return {};
 
     // Containers first, so they can shut down gracefully; then pause, whose exit makes the
     // kernel SIGKILL whatever is left in the pod's PID namespace.
-    stop_containers(*record, timeout);
+    stop_containers(record, timeout);
     std::vector<Error> errors;
-    if (auto r = end_pause(*record, SIGTERM, 2000); !r) errors.push_back(r.error());
-    release_network(config_, *record, errors);
-    unpin_all(store, *id, errors);
-    record->phase = SandboxPhase::stopped;
-    if (auto r = store.save(*record); !r) errors.push_back(r.error());
-    if (!errors.empty())
-        return std::unexpected(join_errors("stop sandbox " + record->name, errors));
+    if (auto r = end_pause(record, SIGTERM, 2000); !r) errors.push_back(r.error());
+    release_network(config_, record, errors);
+    unpin_all(store, record.id, errors);
+    record.phase = SandboxPhase::stopped;
+    if (auto r = store.save(record); !r) errors.push_back(r.error());
+    if (!errors.empty()) return std::unexpected(join_errors("stop sandbox " + record.name, errors));
     return {};
 }
 

@@ -125,4 +125,14 @@ Result<std::string> SandboxStore::resolve(std::string_view ref) const {
     return fail("sandbox " + quoted + ": no such sandbox");
 }
 
+Result<LockedRecord> SandboxStore::lock_and_load(std::string_view ref) const {
+    auto held = lock();
+    if (!held) return std::unexpected(held.error());
+    auto id = resolve(ref);
+    if (!id) return std::unexpected(id.error());
+    auto record = load(*id);
+    if (!record) return std::unexpected(record.error());
+    return LockedRecord{std::move(*held), std::move(*record)};
+}
+
 }  // namespace podnet

@@ -19,6 +19,12 @@
 
 namespace podnet {
 
+// A record read under the run root's lock, for a read-modify-write; the lock goes with it.
+struct LockedRecord {
+    FileLock lock;
+    SandboxRecord record;
+};
+
 class SandboxStore {
   public:
     explicit SandboxStore(std::string run_root) : root_(std::move(run_root)) {}
@@ -51,6 +57,8 @@ class SandboxStore {
 
     // id, name, or a unique prefix of an id → id.
     [[nodiscard]] Result<std::string> resolve(std::string_view ref) const;
+    // lock(), resolve(ref), load(): the common start of every change to one sandbox.
+    [[nodiscard]] Result<LockedRecord> lock_and_load(std::string_view ref) const;
 
   private:
     std::string root_;
