@@ -72,10 +72,17 @@ int sandbox_ls(Context& ctx, Args args) {
         return exit_ok;
     }
     std::vector<std::vector<std::string>> rows = {
-        {"SANDBOX ID", "NAME", "NAMESPACE", "STATE", "CONTAINERS", "CREATED"}};
-    for (const auto& s : *list)
-        rows.push_back({s.id.substr(0, 12), s.name, s.k8s_namespace, s.state,
+        {"SANDBOX ID", "NAME", "NAMESPACE", "STATE", "IP", "CONTAINERS", "CREATED"}};
+    for (const auto& s : *list) {
+        std::string ip = "-";
+        if (!s.attachments.empty()) {
+            const auto& a = s.attachments.front();
+            ip = (a.ipv4.empty() ? a.ipv6 : a.ipv4);
+            ip = ip.substr(0, ip.find('/'));
+        }
+        rows.push_back({s.id.substr(0, 12), s.name, s.k8s_namespace, s.state, ip,
                         std::to_string(s.containers.size()), s.created.substr(0, 19)});
+    }
     std::cout << format_table(rows);
     return exit_ok;
 }
