@@ -2,30 +2,12 @@
 
 #include "netns/netlink.hpp"
 #include "netns/sysctl.hpp"
-#include "nft/nft.hpp"
-#include "portmap/portmap.hpp"
 
 namespace podnet {
 
 std::string host_veth_name(const std::string& sandbox_id) {
     return std::string(host_veth_prefix) + sandbox_id.substr(0, 12);
 }
-
-namespace {
-
-Result<void> ensure_nft(const NetworkConfig& network) {
-    auto nft = NftContext::shared();
-    if (!nft) return std::unexpected(nft.error());
-    // Additions only (cheap, no RCU wait): the table, chains and maps, then this network's
-    // subnets. Re-adding what exists is a no-op in nftables.
-    std::string script = portmap_base_script();
-    for (const auto& s : network.subnets)
-        script += add_network_script(s.subnet, network.masquerade);
-    if (auto r = (*nft)->run(script); !r) return wrap(r.error(), "network " + network.name);
-    return {};
-}
-
-}  // namespace
 
 Result<void> BridgeDriver::ensure(const NetworkConfig& network) const {
     auto nl = NetlinkSocket::open_current();
@@ -47,7 +29,7 @@ Result<void> BridgeDriver::ensure(const NetworkConfig& network) const {
     if (auto r = write_sysctl("net.ipv4.conf.all.route_localnet", "1"); !r) return r;
     if (network.v6())
         if (auto r = write_sysctl("net.ipv6.conf.all.forwarding", "1"); !r) return r;
-    return ensure_nft(network);
+    return {};
 }
 
 Result<void> BridgeDriver::remove(const NetworkConfig& network) const {
@@ -56,12 +38,6 @@ Result<void> BridgeDriver::remove(const NetworkConfig& network) const {
         if (auto r = nl->delete_link(network.bridge); !r) errors.push_back(r.error());
     } else {
         errors.push_back(nl.error());
-    }
-    if (auto nft = NftContext::shared()) {
-        std::string script;
-        for (const auto& s : network.subnets)
-            script += remove_network_script(s.subnet, network.masquerade);
-        if (auto r = (*nft)->run(script); !r) errors.push_back(r.error());
     }
     Ipam ipam(ipam_dir_, network.name);
     if (auto r = ipam.remove_all(); !r) errors.push_back(r.error());

@@ -42,9 +42,10 @@ class BridgeDriver {
     explicit BridgeDriver(std::string ipam_dir) : ipam_dir_(std::move(ipam_dir)) {}
 
     // Make the network exist in the kernel (idempotent): bridge with its addresses, up;
-    // forwarding and route_localnet sysctls; podnet's nft table with the network's subnets.
+    // forwarding and route_localnet sysctls. (NAT for the network's subnets is the caller's:
+    // network/ does not depend on portmap/.)
     [[nodiscard]] Result<void> ensure(const NetworkConfig& network) const;
-    // Remove the network's bridge and nft elements (network rm).
+    // Remove the network's bridge and its IPAM state (network rm).
     [[nodiscard]] Result<void> remove(const NetworkConfig& network) const;
 
     // Attach a pod: addresses from IPAM, veth created with its peer directly in the pod's

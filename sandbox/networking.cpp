@@ -65,6 +65,20 @@ SandboxNetworking::SandboxNetworking(const Config& config)
       ipam_dir_(config.state_root + "/ipam"),
       ports_dir_(config.run_root + "/ports") {}
 
+// The network's kernel side: bridge, addresses and sysctls (network/), then podnet's nft table
+// with the network's subnets for hairpin and masquerade (portmap/). Additions only: cheap, no
+// RCU wait, and re-adding what exists is a no-op.
+Result<void> SandboxNetworking::ensure_network(const NetworkConfig& network) {
+    if (auto r = BridgeDriver(ipam_dir_).ensure(network); !r) return r;
+    auto nft = NftContext::shared();
+    if (!nft) return std::unexpected(nft.error());
+    std::string script = portmap_base_script();
+    for (const auto& s : network.subnets)
+        script += add_network_script(s.subnet, network.masquerade);
+    if (auto r = (*nft)->run(script); !r) return wrap(r.error(), "network " + network.name);
+    return {};
+}
+
 Result<std::optional<NetworkConfig>> SandboxNetworking::resolve(const std::string& name) {
     if (name == "none") return std::optional<NetworkConfig>{};
     std::string wanted = name.empty() ? config_.default_network : name;
@@ -77,8 +91,7 @@ Result<std::optional<NetworkConfig>> SandboxNetworking::resolve(const std::strin
         auto present = nl->link_exists(network->bridge);
         if (!present) return std::unexpected(present.error());
         if (!*present)
-            if (auto r = BridgeDriver(ipam_dir_).ensure(*network); !r)
-                return std::unexpected(r.error());
+            if (auto r = ensure_network(*network); !r) return std::unexpected(r.error());
         return std::optional<NetworkConfig>(std::move(*network));
     }
     if (!name.empty() && name != config_.default_network)
@@ -98,7 +111,7 @@ Result<NetworkConfig> SandboxNetworking::create_network(const NetworkRequest& re
     if (!existing) return std::unexpected(existing.error());
     auto config = make_network_config(request, *existing);
     if (!config) return std::unexpected(config.error());
-    if (auto r = BridgeDriver(ipam_dir_).ensure(*config); !r) {
+    if (auto r = ensure_network(*config); !r) {
         (void)BridgeDriver(ipam_dir_).remove(*config);
         return std::unexpected(r.error());
     }
@@ -121,6 +134,12 @@ Result<void> SandboxNetworking::remove_network(const std::string& name,
     if (!users.empty())
         return fail("network " + name + " is in use by sandbox " + users.front().substr(0, 12) +
                     (users.size() > 1 ? " and " + std::to_string(users.size() - 1) + " more" : ""));
+    if (auto nft = NftContext::shared()) {
+        std::string script;
+        for (const auto& s : network->subnets)
+            script += remove_network_script(s.subnet, network->masquerade);
+        if (auto r = (*nft)->run(script); !r) return wrap(r.error(), "remove network " + name);
+    }
     if (auto r = BridgeDriver(ipam_dir_).remove(*network); !r) return r;
     return networks_.remove(name);
 }

@@ -50,6 +50,7 @@ class SandboxNetworking {
                  std::vector<std::string>& errors);
 
   private:
+    [[nodiscard]] Result<void> ensure_network(const NetworkConfig& network);
     [[nodiscard]] std::string claim_dir(const PortMapping& m) const;
     [[nodiscard]] std::string claim_path(const PortMapping& m) const;
 
