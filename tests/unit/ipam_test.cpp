@@ -11,23 +11,13 @@
 
 #include "common/fs.hpp"
 #include "common/ip.hpp"
+#include "tests/support/temp_dir.hpp"
 
 using namespace podnet;
 
-namespace {
+using podnet::test::TempDir;
 
-// A fresh directory under /tmp, removed with everything in it when the test ends.
-struct TempDir {
-    std::string path;
-    TempDir() {
-        char tmpl[] = "/tmp/pn-ipam-XXXXXX";
-        REQUIRE(::mkdtemp(tmpl) != nullptr);
-        path = tmpl;
-    }
-    ~TempDir() { (void)remove_tree(path); }
-    TempDir(const TempDir&) = delete;
-    TempDir& operator=(const TempDir&) = delete;
-};
+namespace {
 
 IpAddress ip(const std::string& text) {
     auto a = parse_ip(text);
@@ -81,7 +71,7 @@ std::string file_of(const TempDir& dir) {
 }  // namespace
 
 TEST_CASE("addresses are handed out in order, skipping the network and the gateway") {
-    TempDir dir;
+    TempDir dir("pn-ipam");
     Ipam ipam(dir.path + "/ipam", "test");  // the directory is created on first use
     auto r = range("10.77.0.0/24", "10.77.0.1");
     CHECK(allocate(ipam, r, "a") == "10.77.0.2");
@@ -97,7 +87,7 @@ TEST_CASE("addresses are handed out in order, skipping the network and the gatew
 }
 
 TEST_CASE("a released address is not handed out again at once, only after wrapping around") {
-    TempDir dir;
+    TempDir dir("pn-ipam");
     Ipam ipam(dir.path, "test");
     // .0 network, .1 gateway, .7 broadcast: .2 to .6 usable.
     auto r = range("10.77.0.0/29", "10.77.0.1");
@@ -115,7 +105,7 @@ TEST_CASE("a released address is not handed out again at once, only after wrappi
 }
 
 TEST_CASE("reserved addresses are never handed out") {
-    TempDir dir;
+    TempDir dir("pn-ipam");
     Ipam ipam(dir.path, "test");
     SUBCASE("/30: one address besides the gateway") {
         auto r = range("10.77.0.0/30", "10.77.0.1");
@@ -147,7 +137,7 @@ TEST_CASE("reserved addresses are never handed out") {
 }
 
 TEST_CASE("exhaustion adds nothing") {
-    TempDir dir;
+    TempDir dir("pn-ipam");
     Ipam ipam(dir.path, "test");
     auto r = range("10.77.0.0/29", "10.77.0.6");
     for (int i = 0; i < 5; ++i) (void)allocate(ipam, r, sandbox(i));
@@ -161,7 +151,7 @@ TEST_CASE("exhaustion adds nothing") {
 }
 
 TEST_CASE("static addresses: inside the subnet, not reserved, not taken") {
-    TempDir dir;
+    TempDir dir("pn-ipam");
     Ipam ipam(dir.path, "test");
     auto r = range("10.77.0.0/16", "10.77.0.1");
     std::string holder = sandbox(7);
@@ -202,7 +192,7 @@ TEST_CASE("static addresses: inside the subnet, not reserved, not taken") {
 }
 
 TEST_CASE("a static address neither moves the cursor nor is handed out again") {
-    TempDir dir;
+    TempDir dir("pn-ipam");
     Ipam ipam(dir.path, "test");
     auto r = range("10.77.0.0/24", "10.77.0.1");
     REQUIRE(ipam.allocate_static(r, ip("10.77.0.4"), "s"));
@@ -212,7 +202,7 @@ TEST_CASE("a static address neither moves the cursor nor is handed out again") {
 }
 
 TEST_CASE("an owner that holds an address gets the same one back") {
-    TempDir dir;
+    TempDir dir("pn-ipam");
     Ipam ipam(dir.path, "test");
     auto r = range("10.77.0.0/24", "10.77.0.1");
     auto r6 = range("fd77::/64", "fd77::1");
@@ -228,7 +218,7 @@ TEST_CASE("an owner that holds an address gets the same one back") {
 }
 
 TEST_CASE("dual stack: both families in one file, with a cursor each") {
-    TempDir dir;
+    TempDir dir("pn-ipam");
     Ipam ipam(dir.path, "test");
     auto r4 = range("10.77.0.0/24", "10.77.0.1");
     auto r6 = range("fd77::/64", "fd77::1");
@@ -257,7 +247,7 @@ TEST_CASE("dual stack: both families in one file, with a cursor each") {
 }
 
 TEST_CASE("allocations and cursors persist across Ipam objects") {
-    TempDir dir;
+    TempDir dir("pn-ipam");
     auto r = range("10.77.0.0/24", "10.77.0.1");
     {
         Ipam ipam(dir.path, "test");
@@ -278,7 +268,7 @@ TEST_CASE("allocations and cursors persist across Ipam objects") {
 }
 
 TEST_CASE("release and release_all_except") {
-    TempDir dir;
+    TempDir dir("pn-ipam");
     Ipam ipam(dir.path, "test");
     auto r4 = range("10.77.0.0/24", "10.77.0.1");
     auto r6 = range("fd77::/64", "fd77::1");
@@ -309,7 +299,7 @@ TEST_CASE("release and release_all_except") {
 }
 
 TEST_CASE("a network never used has nothing, and reading it creates no files") {
-    TempDir dir;
+    TempDir dir("pn-ipam");
     Ipam ipam(dir.path + "/ipam", "test");
     CHECK(list(ipam).empty());
     REQUIRE(ipam.release("a"));
@@ -321,7 +311,7 @@ TEST_CASE("a network never used has nothing, and reading it creates no files") {
 }
 
 TEST_CASE("remove_all removes the network's files and only those") {
-    TempDir dir;
+    TempDir dir("pn-ipam");
     Ipam ipam(dir.path, "test");
     Ipam other(dir.path, "test.json");  // a name made to look like test's files
     auto r = range("10.77.0.0/24", "10.77.0.1");
@@ -344,7 +334,7 @@ TEST_CASE("remove_all removes the network's files and only those") {
 }
 
 TEST_CASE("a corrupt file is an error naming it, and is left alone") {
-    TempDir dir;
+    TempDir dir("pn-ipam");
     Ipam ipam(dir.path, "test");
     auto r = range("10.77.0.0/24", "10.77.0.1");
     std::string path = dir.path + "/test.json";
@@ -395,7 +385,7 @@ TEST_CASE("a corrupt file is an error naming it, and is left alone") {
 }
 
 TEST_CASE("any JSON spelling of the file is read, and what it does not know is kept intact") {
-    TempDir dir;
+    TempDir dir("pn-ipam");
     Ipam ipam(dir.path, "test");
     auto r = range("10.77.0.0/24", "10.77.0.1");
     // Pretty-printed, escaped, out of order, with keys of some later podnet.
@@ -440,7 +430,7 @@ TEST_CASE("any JSON spelling of the file is read, and what it does not know is k
 }
 
 TEST_CASE("ranges and names are checked") {
-    TempDir dir;
+    TempDir dir("pn-ipam");
     Ipam ipam(dir.path, "test");
     CHECK(allocate_error(ipam, range("10.77.0.0/24", "10.78.0.1"), "a") ==
           "gateway 10.78.0.1 is outside subnet 10.77.0.0/24 of network test");
@@ -459,7 +449,7 @@ TEST_CASE("ranges and names are checked") {
 }
 
 TEST_CASE("concurrent processes never hand out one address twice") {
-    TempDir dir;
+    TempDir dir("pn-ipam");
     auto r = range("10.77.0.0/24", "10.77.0.1");
     constexpr int processes = 8;
     constexpr int each = 25;
