@@ -54,7 +54,7 @@ Result<Config> parse_config(const std::string& toml_text, const std::string& sou
         return fail(position(source, e.source()) + ": " + std::string(e.description()));
     }
     Config config;
-    if (auto r = reject_unknown(root, "", {"paths", "sandbox", "network"}, source); !r)
+    if (auto r = reject_unknown(root, "", {"paths", "sandbox", "network", "cni"}, source); !r)
         return std::unexpected(r.error());
     if (const toml::table* paths = root["paths"].as_table()) {
         if (auto r = reject_unknown(*paths, "paths", {"run_root", "state_root"}, source); !r)
@@ -93,6 +93,23 @@ Result<Config> parse_config(const std::string& toml_text, const std::string& sou
             if (auto r = read_key(*network, "network", key, *field, source); !r)
                 return std::unexpected(r.error());
     }
+    if (const toml::table* cni = root["cni"].as_table()) {
+        if (auto r = reject_unknown(
+                *cni, "cni", {"conf_dir", "plugin_path", "cache_dir", "timeout_seconds"}, source);
+            !r)
+            return std::unexpected(r.error());
+        for (auto [key, field] : {std::pair{"conf_dir", &config.cni_conf_dir},
+                                  std::pair{"plugin_path", &config.cni_plugin_path},
+                                  std::pair{"cache_dir", &config.cni_cache_dir}})
+            if (auto r = read_key(*cni, "cni", key, *field, source); !r)
+                return std::unexpected(r.error());
+        int64_t timeout = config.cni_timeout_seconds;
+        if (auto r = read_key(*cni, "cni", "timeout_seconds", timeout, source); !r)
+            return std::unexpected(r.error());
+        if (timeout < 1 || timeout > 3600)
+            return fail(source + ": [cni] timeout_seconds: must be 1..3600");
+        config.cni_timeout_seconds = static_cast<int>(timeout);
+    }
     if (config.run_root.empty() || config.run_root.front() != '/')
         return fail(source + ": [paths] run_root: must be an absolute path");
     if (config.state_root.empty() || config.state_root.front() != '/')
@@ -121,7 +138,11 @@ std::string config_to_toml(const Config& config) {
                         {"default_bridge", config.default_bridge},
                         {"default_subnet", config.default_subnet},
                         {"default_subnet6", config.default_subnet6}};
-    toml::table root{{"paths", paths}, {"sandbox", sandbox}, {"network", network}};
+    toml::table cni{{"conf_dir", config.cni_conf_dir},
+                    {"plugin_path", config.cni_plugin_path},
+                    {"cache_dir", config.effective_cni_cache_dir()},
+                    {"timeout_seconds", config.cni_timeout_seconds}};
+    toml::table root{{"paths", paths}, {"sandbox", sandbox}, {"network", network}, {"cni", cni}};
     std::ostringstream out;
     out << root << "\n";
     return out.str();

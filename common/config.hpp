@@ -29,6 +29,17 @@ struct Config {
     std::string default_bridge = "podnet0";
     std::string default_subnet = "10.77.0.0/16";
     std::string default_subnet6;  // empty: IPv4 only, as Docker's default bridge
+
+    // CNI (`--network cni:NAME`, `podnet cni`): where conflists and plugins are, as containerd
+    // and CRI-O default them; the result cache sits in the state root unless set.
+    std::string cni_conf_dir = "/etc/cni/net.d";
+    std::string cni_plugin_path = "/opt/cni/bin:/usr/lib/cni";  // CNI_PATH syntax
+    std::string cni_cache_dir;                                  // empty: <state_root>/cni
+    int cni_timeout_seconds = 60;                               // per plugin call
+
+    [[nodiscard]] std::string effective_cni_cache_dir() const {
+        return cni_cache_dir.empty() ? state_root + "/cni" : cni_cache_dir;
+    }
 };
 
 // Parse TOML text; errors name `source` with line and column.
