@@ -443,6 +443,10 @@ Result<void> NetlinkSocket::set_up(const std::string& name) {
     return state_->set_link("set link " + name + " up", name, IFF_UP, IFF_UP, 0, 0);
 }
 
+Result<void> NetlinkSocket::set_down(const std::string& name) {
+    return state_->set_link("set link " + name + " down", name, 0, IFF_UP, 0, 0);
+}
+
 Result<void> NetlinkSocket::set_master(const std::string& name, const std::string& bridge) {
     std::string context = "attach link " + name + " to bridge " + bridge;
     auto master = state_->index_of(bridge);

@@ -49,6 +49,8 @@ class NetlinkSocket {
                                            const std::string& peer_name, int peer_netns_fd,
                                            int mtu);
     [[nodiscard]] Result<void> set_up(const std::string& name);
+    // Administratively down: a bridge port stops forwarding and its veth peer loses carrier.
+    [[nodiscard]] Result<void> set_down(const std::string& name);
     // Make `name` a port of the bridge `bridge`.
     [[nodiscard]] Result<void> set_master(const std::string& name, const std::string& bridge);
     [[nodiscard]] Result<void> set_mtu(const std::string& name, int mtu);

@@ -50,7 +50,9 @@ Result<Attachment> BridgeDriver::attach(const NetworkConfig& network, const Atta
                                         Rollback& rollback) const {
     Attachment att;
     att.network = network.name;
-    att.host_interface = host_veth_name(request.sandbox_id);
+    if (!request.interface.empty()) att.interface = request.interface;
+    att.host_interface = request.host_interface.empty() ? host_veth_name(request.sandbox_id)
+                                                        : request.host_interface;
     std::string context = "attach to network " + network.name;
 
     Ipam ipam(ipam_dir_, network.name);
@@ -88,6 +90,11 @@ Result<Attachment> BridgeDriver::attach(const NetworkConfig& network, const Atta
     rollback.push([name = att.host_interface] {
         if (auto nl = NetlinkSocket::open_current()) (void)nl->delete_link(name);
     });
+    if (request.ipv6_off_without_v6 && !network.v6()) {
+        // Best effort: a kernel without IPv6 has no such file, and nothing to turn off.
+        (void)write_sysctl_in(request.pod_netns_fd,
+                              "net/ipv6/conf/" + att.interface + "/disable_ipv6", "1");
+    }
     if (auto r = host->set_master(att.host_interface, network.bridge); !r)
         return wrap(r.error(), context);
     // A pod reaching its own host port gets its packet back through the same bridge port.

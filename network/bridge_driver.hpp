@@ -29,6 +29,16 @@ struct AttachRequest {
     std::optional<IpAddress> ip;   // static --ip
     std::optional<IpAddress> ip6;  // static --ip6
     int pod_netns_fd = -1;         // borrowed
+    // Names of the two ends; empty: "eth0" inside the pod and host_veth_name(sandbox_id) on the
+    // host. Callers other than podnet's own sandboxes (the CNI plugin: CNI_IFNAME, and a host
+    // prefix podnet's gc leaves alone) pass their own.
+    std::string interface;
+    std::string host_interface;
+    // Turn IPv6 off on the pod's interface, before it comes up, when the network has no IPv6
+    // subnet. podnet's own pods need not: their pause process turns it off for every new link of
+    // the namespace. A namespace made by someone else (a CNI runtime) keeps its defaults, and
+    // without this the pod's link-local chatter is flooded to every other pod on the bridge.
+    bool ipv6_off_without_v6 = false;
 };
 
 // Host veths podnet creates start with this ("pnv" + 12 hex of the sandbox id: 15, the limit),
