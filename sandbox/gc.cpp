@@ -11,6 +11,7 @@
 #include "common/fs.hpp"
 #include "common/process.hpp"
 #include "podnet/runtime.hpp"
+#include "sandbox/cni_networking.hpp"
 #include "sandbox/networking.hpp"
 #include "sandbox/pause_process.hpp"
 #include "sandbox/pod_lifecycle.hpp"
@@ -97,6 +98,7 @@ Result<GcReport> Runtime::gc() {
     std::set<std::string> live;
     for (const auto& [id, pid] : running) live.insert(id);
     SandboxNetworking(config_).collect(live, report.actions, report.errors);
+    collect_cni_networks(config_, live, report.actions, report.errors);
 
     if (auto files = list_dir(store.records_dir())) {
         for (const auto& f : *files) {

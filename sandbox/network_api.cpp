@@ -78,6 +78,10 @@ Result<std::vector<std::string>> Runtime::add_ports(std::string_view sandbox_ref
     SandboxRecord& record = locked->record;
     if (record.attachments.empty())
         return fail("sandbox " + record.name + " has no network to publish ports from");
+    if (record.network.starts_with("cni:"))
+        return fail("sandbox " + record.name +
+                    " is on CNI networks: its host ports are the plugins' portMappings, "
+                    "given at create (-p)");
     std::vector<PortMapping> fresh;
     for (const auto& m : *mappings) {
         bool present = false;
@@ -102,6 +106,10 @@ Result<std::vector<std::string>> Runtime::remove_ports(std::string_view sandbox_
     auto locked = store.lock_and_load(sandbox_ref);
     if (!locked) return std::unexpected(locked.error());
     SandboxRecord& record = locked->record;
+    if (record.network.starts_with("cni:"))
+        return fail("sandbox " + record.name +
+                    " is on CNI networks: its host ports are the plugins' portMappings, "
+                    "given at create (-p)");
     std::vector<PortMapping> gone;
     for (const auto& m : *mappings) {
         bool present = false;

@@ -22,15 +22,18 @@ std::string record_to_json(const SandboxRecord& r) {
         containers.push_back(std::move(jc));
     }
     json attachments = json::array();
-    for (const auto& a : r.attachments)
-        attachments.push_back({{"network", a.network},
-                               {"interface", a.interface},
-                               {"host_interface", a.host_interface},
-                               {"ipv4", a.ipv4},
-                               {"ipv6", a.ipv6},
-                               {"gateway4", a.gateway4},
-                               {"gateway6", a.gateway6},
-                               {"mac", a.mac}});
+    for (const auto& a : r.attachments) {
+        json ja = {{"network", a.network},
+                   {"interface", a.interface},
+                   {"host_interface", a.host_interface},
+                   {"ipv4", a.ipv4},
+                   {"ipv6", a.ipv6},
+                   {"gateway4", a.gateway4},
+                   {"gateway6", a.gateway6},
+                   {"mac", a.mac}};
+        if (!a.cni_result.empty()) ja["cni_result"] = json::parse(a.cni_result, nullptr, false);
+        attachments.push_back(std::move(ja));
+    }
     json j = {{"version", 1},
               {"id", r.id},
               {"name", r.name},
@@ -69,6 +72,7 @@ Result<SandboxRecord> record_from_json(const std::string& text, const std::strin
             a.gateway4 = ja.value("gateway4", "");
             a.gateway6 = ja.value("gateway6", "");
             a.mac = ja.value("mac", "");
+            if (ja.contains("cni_result")) a.cni_result = ja["cni_result"].dump();
             r.attachments.push_back(std::move(a));
         }
         r.ports = j.value("ports", std::vector<std::string>{});

@@ -33,6 +33,7 @@ struct AttachmentRecord {
     std::string host_interface;
     std::string ipv4, ipv6, gateway4, gateway6;  // textual, as shown
     std::string mac;
+    std::string cni_result;  // CNI networks: the result JSON of ADD, as the plugins returned it
 };
 
 enum class SandboxPhase { running, stopped };

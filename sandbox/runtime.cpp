@@ -9,6 +9,7 @@
 #include "common/rollback.hpp"
 #include "netns/namespace.hpp"
 #include "podnet/runtime.hpp"
+#include "sandbox/cni_networking.hpp"
 #include "sandbox/networking.hpp"
 #include "sandbox/pause_process.hpp"
 #include "sandbox/pod_lifecycle.hpp"
@@ -51,9 +52,27 @@ Result<void> validate_spec(const SandboxSpec& spec) {
     }
     if (!spec.network.empty() && spec.network != "none")
         if (auto r = validate_name("network", spec.network); !r) return r;
+    if (!spec.cni_networks.empty() && !spec.network.empty())
+        return fail("--network cni:NAME cannot be combined with the built-in network " +
+                    spec.network);
+    for (const auto& name : spec.cni_networks)
+        if (name.empty()) return fail("--network cni:: the CNI network name is empty");
     if (spec.network == "none" && (!spec.ip.empty() || !spec.ip6.empty() || !spec.ports.empty()))
         return fail("--network none: no --ip, --ip6 or -p without a network");
     return {};
+}
+
+// CNI attachments get DEL (while the pinned namespace still exists), then the built-in network
+// releases what is left. Host ports of a CNI sandbox belong to its plugins (portmap), so they
+// are not podnet's to unpublish.
+void release_all_networks(const Config& config, SandboxRecord& record, std::vector<Error>& errors) {
+    bool on_cni = record.network.starts_with(cni_network_prefix);
+    detach_cni_networks(config, record, errors);
+    if (on_cni) {
+        if (!record.attachments.empty()) return;  // a DEL failed: keep what it needs to retry
+        record.ports.clear();
+    }
+    release_network(config, record, errors);
 }
 
 }  // namespace
@@ -80,7 +99,9 @@ Result<SandboxInfo> Runtime::create_sandbox(const SandboxSpec& spec) {
     auto lock = store.lock();
     if (!lock) return std::unexpected(lock.error());
     SandboxNetworking networking(config_);
-    auto network = networking.resolve(spec.network);
+    bool on_cni = !spec.cni_networks.empty();
+    auto network = on_cni ? Result<std::optional<NetworkConfig>>(std::nullopt)
+                          : networking.resolve(spec.network);
     if (!network) return std::unexpected(network.error());
 
     SandboxRecord record;
@@ -90,6 +111,12 @@ Result<SandboxInfo> Runtime::create_sandbox(const SandboxSpec& spec) {
     record.k8s_namespace = spec.k8s_namespace;
     record.labels = spec.labels;
     record.network = *network ? (*network)->name : "none";
+    if (on_cni) {
+        record.network.clear();
+        for (const auto& name : spec.cni_networks)
+            record.network +=
+                (record.network.empty() ? "" : ",") + std::string(cni_network_prefix) + name;
+    }
     record.created = now_rfc3339();
     const std::string& id = record.id;
 
@@ -137,6 +164,18 @@ Result<SandboxInfo> Runtime::create_sandbox(const SandboxSpec& spec) {
         fault_point("create.ports-published");
     }
 
+    if (on_cni) {
+        CniAttachRequest request{
+            spec.cni_networks, id, store.pin_path(id, NamespaceKind::net), *ports, {}};
+        if (!spec.ip.empty()) request.ips.push_back(spec.ip);
+        if (!spec.ip6.empty()) request.ips.push_back(spec.ip6);
+        auto attachments = attach_cni_networks(config_, request, rollback);
+        if (!attachments) return wrap(attachments.error(), "create sandbox " + record.name);
+        record.attachments = std::move(*attachments);
+        for (const auto& m : *ports) record.ports.push_back(format_port_mapping(m));
+        fault_point("create.network-attached");
+    }
+
     if (auto r = store.save(record); !r) return wrap(r.error(), "create sandbox " + record.name);
     fault_point("create.saved");
     rollback.commit();
@@ -178,7 +217,7 @@ Result<void> Runtime::stop_sandbox(std::string_view ref, std::chrono::seconds ti
     stop_containers(record, timeout);
     std::vector<Error> errors;
     if (auto r = end_pause(record, SIGTERM, 2000); !r) errors.push_back(r.error());
-    release_network(config_, record, errors);
+    release_all_networks(config_, record, errors);
     unpin_all(store, record.id, errors);
     record.phase = SandboxPhase::stopped;
     if (auto r = store.save(record); !r) errors.push_back(r.error());
@@ -208,7 +247,7 @@ Result<void> Runtime::remove_sandbox(std::string_view ref, bool force) {
     if (alive)
         if (auto r = end_pause(*record, SIGKILL, 5000); !r) errors.push_back(r.error());
     if (errors.empty()) {
-        release_network(config_, *record, errors);
+        release_all_networks(config_, *record, errors);
         forget_sandbox(store, *id, record->name, errors);
     }
     if (!errors.empty())

@@ -34,6 +34,10 @@ struct SandboxSpec {
     Labels labels;
     // A network name, "none" (only lo), or empty: the default network (created on first use).
     std::string network;
+    // CNI networks (`--network cni:NAME`, names without the prefix), attached in order as eth0,
+    // eth1, ...; when given, `network` must be empty. -p goes to the plugins as the portMappings
+    // capability, --ip/--ip6 as `ips`.
+    std::vector<std::string> cni_networks;
     std::string ip;   // static IPv4 address on that network
     std::string ip6;  // static IPv6 address
     std::vector<std::string>
@@ -47,6 +51,7 @@ struct NetworkAttachmentInfo {
     std::string ipv4, ipv6;      // "10.77.0.2/16"; empty when the network has no such subnet
     std::string gateway4, gateway6;
     std::string mac;
+    std::string cni_result;  // CNI networks: the ADD result (JSON text)
 };
 
 struct ContainerInfo {
