@@ -38,5 +38,6 @@ int cmd_logs(Context& ctx, Args args);
 int cmd_gc(Context& ctx, Args args);
 int cmd_network(Context& ctx, Args args);
 int cmd_port(Context& ctx, Args args);
+int cmd_cni(Context& ctx, Args args);
 
 }  // namespace podnet::cli

@@ -33,7 +33,17 @@ int sandbox_create(Context& ctx, Args args) {
     spec.name = parsed->value("name");
     spec.hostname = parsed->value("hostname");
     spec.k8s_namespace = parsed->value("namespace", "default");
-    spec.network = parsed->value("network");
+    // --network is repeatable for CNI networks (eth0, eth1, ... in order); the built-in
+    // network is one.
+    for (const auto& n : parsed->values("network")) {
+        if (n.starts_with("cni:")) {
+            spec.cni_networks.push_back(n.substr(4));
+        } else if (!spec.network.empty()) {
+            return usage_error("--network " + n + ": only one built-in network (or cni:NAME...)");
+        } else {
+            spec.network = n;
+        }
+    }
     spec.ip = parsed->value("ip");
     spec.ip6 = parsed->value("ip6");
     spec.ports = parsed->values("publish");

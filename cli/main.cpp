@@ -16,7 +16,7 @@ constexpr const char* usage_text = R"(usage: podnet [--root DIR] [--config FILE]
 
 Sandboxes (pods):
   sandbox create [--name N] [--hostname H] [--namespace NS] [--label k=v]...
-      [--network NAME|none] [--ip IP] [--ip6 IP] [-p [HOSTIP:]HOSTPORT[-END]:PORT[-END][/tcp|/udp]]... [--json]
+      [--network NAME|none|cni:NAME]... [--ip IP] [--ip6 IP] [-p [HOSTIP:]HOSTPORT[-END]:PORT[-END][/tcp|/udp]]... [--json]
   sandbox ls [--json]
   sandbox inspect SANDBOX [--json] [--oci]
   sandbox stop SANDBOX [--timeout S]
@@ -32,6 +32,9 @@ Networks and host ports:
   network create NAME --subnet CIDR [--subnet CIDR6] [--gateway IP] [--mtu N] [--bridge IF] [--no-masquerade]
   network ls [--json] | network inspect NAME | network rm NAME
   port add SANDBOX MAPPING... | port rm SANDBOX MAPPING... | port ls SANDBOX [--json]
+CNI (conflists in [cni] conf_dir or $NETCONFPATH, plugins in CNI_PATH):
+  cni add|del|check NETWORK NETNS [--container-id ID] [--ifname IF] [--cap-args JSON] [--args K=V;...]
+  cni status|version NETWORK | cni gc NETWORK [--valid CONTAINER_ID/IFNAME]...
 Maintenance:
   gc [--json]            remove what crashed or stopped sandboxes left behind
   config show            the effective configuration (TOML)
@@ -116,6 +119,7 @@ int run_main(int argc, char** argv) {
     if (command == "gc") return cmd_gc(ctx, rest);
     if (command == "network") return cmd_network(ctx, rest);
     if (command == "port") return cmd_port(ctx, rest);
+    if (command == "cni") return cmd_cni(ctx, rest);
     if (command == "config") return cmd_config(ctx, rest);
     return usage_error("unknown command \"" + command + "\" (see podnet --help)");
 }

@@ -19,15 +19,18 @@ json sandbox_json(const SandboxInfo& s) {
     json containers = json::array();
     for (const auto& c : s.containers) containers.push_back(container_json(c));
     json attachments = json::array();
-    for (const auto& a : s.attachments)
-        attachments.push_back({{"network", a.network},
-                               {"interface", a.interface},
-                               {"host_interface", a.host_interface},
-                               {"ipv4", a.ipv4},
-                               {"ipv6", a.ipv6},
-                               {"gateway4", a.gateway4},
-                               {"gateway6", a.gateway6},
-                               {"mac", a.mac}});
+    for (const auto& a : s.attachments) {
+        json ja = {{"network", a.network},
+                   {"interface", a.interface},
+                   {"host_interface", a.host_interface},
+                   {"ipv4", a.ipv4},
+                   {"ipv6", a.ipv6},
+                   {"gateway4", a.gateway4},
+                   {"gateway6", a.gateway6},
+                   {"mac", a.mac}};
+        if (!a.cni_result.empty()) ja["cni_result"] = json::parse(a.cni_result, nullptr, false);
+        attachments.push_back(std::move(ja));
+    }
     return {{"id", s.id},
             {"attachments", attachments},
             {"ports", s.ports},
