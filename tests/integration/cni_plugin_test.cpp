@@ -21,6 +21,7 @@
 #include <thread>
 
 #include "tests/support/command.hpp"
+#include "tests/support/world.hpp"
 
 using namespace podnet::test;
 using nlohmann::json;
@@ -30,14 +31,6 @@ namespace {
 std::string plugin() {
     return bin_dir() + "/podnet-cni";
 }
-std::string probe() {
-    return bin_dir() + "/pn-probe";
-}
-
-CommandResult sh(const std::string& command) {
-    return run_command({"/bin/sh", "-c", command});
-}
-
 void must(const std::string& command) {
     auto r = sh(command);
     REQUIRE_MESSAGE(r.exit_code == 0, (command + ": " + r.err));
@@ -107,19 +100,6 @@ std::string new_pod(const std::string& name) {
     return "/run/netns/" + name;
 }
 
-// The outside host, once per test binary run.
-void ensure_outside() {
-    static bool done = false;
-    if (done) return;
-    must(
-        "ip netns add outside && ip link add ext0 type veth peer name eth0 netns outside && "
-        "ip addr add 192.168.200.1/24 dev ext0 && ip link set ext0 up && "
-        "ip -n outside addr add 192.168.200.2/24 dev eth0 && "
-        "ip -n outside link set eth0 up && ip -n outside link set lo up && "
-        "ip -n outside route add default via 192.168.200.1");
-    done = true;
-}
-
 // A pn-probe server inside a pod namespace; returns its pid (killed by the caller).
 int serve_in(const std::string& pod, int port) {
     auto r = sh("ip netns exec " + pod + " " + probe() + " serve 0.0.0.0 " + std::to_string(port) +
@@ -132,21 +112,11 @@ void stop(int pid) {
     ::kill(pid, SIGKILL);
 }
 
-// One request, retried while the server may still be starting; the last output.
+// A TCP request from inside `netns` ("" for the test's own namespace), retried a while.
 std::string fetch(const std::string& netns, const std::string& addr, int port, int attempts = 20) {
-    std::string out;
-    for (int i = 0; i < attempts; ++i) {
-        std::vector<std::string> argv;
-        if (!netns.empty()) argv = {"/bin/ip", "netns", "exec", netns};
-        for (const auto& a : {probe(), std::string("get"), std::string("tcp"), addr,
-                              std::to_string(port), std::string("300")})
-            argv.push_back(a);
-        auto r = run_command(argv);
-        out = trim(r.out);
-        if (r.exit_code == 0) return out;
-        std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    return out;
+    std::vector<std::string> prefix;
+    if (!netns.empty()) prefix = {"/bin/ip", "netns", "exec", netns};
+    return podnet::test::fetch(prefix, "tcp", addr, port, attempts);
 }
 
 std::string read_text(const std::string& path) {

@@ -18,22 +18,33 @@ namespace podnet::test {
 
 CommandResult run_command(const std::vector<std::string>& argv,
                           const std::vector<std::string>& extra_env, int timeout_ms) {
+    RunOptions options;
+    options.env = extra_env;
+    options.timeout_ms = timeout_ms;
+    return run_program(argv, options);
+}
+
+CommandResult run_program(const std::vector<std::string>& argv, const RunOptions& options) {
     CommandResult result;
-    int out_pipe[2], err_pipe[2];
-    if (::pipe2(out_pipe, O_CLOEXEC) != 0 || ::pipe2(err_pipe, O_CLOEXEC) != 0) return result;
+    int out_pipe[2], err_pipe[2], in_pipe[2];
+    if (::pipe2(out_pipe, O_CLOEXEC) != 0 || ::pipe2(err_pipe, O_CLOEXEC) != 0 ||
+        ::pipe2(in_pipe, O_CLOEXEC) != 0)
+        return result;
     std::vector<std::string> env_strings;
-    for (char** e = environ; *e != nullptr; ++e) env_strings.emplace_back(*e);
-    for (const auto& e : extra_env) env_strings.push_back(e);
+    if (!options.only_env)
+        for (char** e = environ; *e != nullptr; ++e) env_strings.emplace_back(*e);
+    for (const auto& e : options.env) env_strings.push_back(e);
     std::vector<char*> envp, args;
     for (auto& e : env_strings) envp.push_back(e.data());
     envp.push_back(nullptr);
     for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
     args.push_back(nullptr);
 
+    bool feed = !options.stdin_text.empty();
+    auto start = std::chrono::steady_clock::now();
     pid_t pid = ::fork();
     if (pid == 0) {
-        int devnull = ::open("/dev/null", O_RDONLY);
-        ::dup2(devnull, 0);
+        ::dup2(feed ? in_pipe[0] : ::open("/dev/null", O_RDONLY), 0);
         ::dup2(out_pipe[1], 1);
         ::dup2(err_pipe[1], 2);
         ::execve(args[0], args.data(), envp.data());
@@ -42,7 +53,10 @@ CommandResult run_command(const std::vector<std::string>& argv,
     }
     ::close(out_pipe[1]);
     ::close(err_pipe[1]);
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+    ::close(in_pipe[0]);
+    if (feed) (void)!::write(in_pipe[1], options.stdin_text.data(), options.stdin_text.size());
+    ::close(in_pipe[1]);
+    auto deadline = start + std::chrono::milliseconds(options.timeout_ms);
     pollfd fds[2] = {{out_pipe[0], POLLIN, 0}, {err_pipe[0], POLLIN, 0}};
     int open_count = 2;
     bool killed = false;
@@ -92,6 +106,8 @@ CommandResult run_command(const std::vector<std::string>& argv,
         ::waitpid(pid, &status, 0);
         result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
     }
+    result.ms =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
     return result;
 }
 

@@ -10,7 +10,17 @@ struct CommandResult {
     int exit_code = -1;  // 128+N when killed by signal N; -1 when it could not start
     std::string out;
     std::string err;
+    double ms = 0;  // fork to reaped
 };
+
+struct RunOptions {
+    std::vector<std::string> env;  // "K=V", added to this process's environment...
+    bool only_env = false;         // ...or, when set, the whole environment
+    std::string stdin_text;        // written to its stdin (otherwise /dev/null); keep it < 64 KiB
+    int timeout_ms = 30000;        // then SIGKILL
+};
+
+CommandResult run_program(const std::vector<std::string>& argv, const RunOptions& options);
 
 // Runs argv with optional extra environment ("K=V"), waits at most `timeout_ms` (then SIGKILL).
 CommandResult run_command(const std::vector<std::string>& argv,
