@@ -1,18 +1,22 @@
-// podnet's network attach + one host port beside the CNI reference plugins doing the same work
-// (bridge + host-local + portmap from Debian's containernetworking-plugins), in one run.
+// CNI, four ways, one run, the pods of each alive at once:
+//   direct     the reference chain bridge + host-local + portmap (Debian's containernetworking-
+//              plugins) exec'd by the least a runtime can do: fork, exec, config on stdin, result
+//              from stdout (no cache, no lookup, no checks) — the floor for the runner;
+//   runner     the same chain through podnet's CNI runner (cni::Runner: conflist, CNI_PATH lookup,
+//              runtimeConfig from capabilities, prevResult chaining, libcni cache, timeouts);
+//   podnet-cni podnet's own network as a CNI plugin, through the same runner: the same work
+//              (veth, IPAM, address, route, one host port);
+//   podnet API a whole sandbox with podnet's built-in network and one port (issue 3's figure).
 //
 //   podnet-bench-cni BIN_DIR OUT.json [N]      (bench/run calls it in private namespaces)
 //
-// Both sides get a fresh pod namespace from a podnet sandbox created with --network none (not
-// timed). podnet: `port`-style attach through the API (create with the default network and -p);
-// CNI: ADD bridge then ADD portmap with the bridge's result as prevResult, DEL in reverse, each
-// plugin a process as a CNI runtime runs it. The CNI side is what a runtime pays per pod.
+// Pods are podnet sandboxes made with --network none beforehand (not timed). The contenders are
+// interleaved pod by pod, so machine noise spreads over all of them alike.
 
 #include <fcntl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -22,6 +26,8 @@
 #include <vector>
 
 #include "bench/bench_util.hpp"
+#include "cni-runner/conf.hpp"
+#include "cni-runner/runner.hpp"
 #include "common/process.hpp"
 #include "podnet/runtime.hpp"
 
@@ -70,6 +76,38 @@ std::string run_plugin(const std::string& plugin, const std::string& command,
     return result;
 }
 
+json reference_chain(const std::string& name, const std::string& bridge,
+                     const std::string& subnet) {
+    return {{"cniVersion", "1.0.0"},
+            {"name", name},
+            {"plugins",
+             {{{"type", "bridge"},
+               {"bridge", bridge},
+               {"isGateway", true},
+               {"ipMasq", true},
+               {"ipam",
+                {{"type", "host-local"},
+                 {"ranges", {{{{"subnet", subnet}}}}},
+                 {"dataDir", "/run/bench-cni/host-local"}}}},
+              {{"type", "portmap"}, {"capabilities", {{"portMappings", true}}}}}}};
+}
+
+json port_caps(int host_port) {
+    return {
+        {"portMappings", {{{"hostPort", host_port}, {"containerPort", 80}, {"protocol", "tcp"}}}}};
+}
+
+podnet::cni::NetworkConfList parse_list(const json& list) {
+    auto parsed = podnet::cni::parse_conf_list(list.dump(), list["name"].get<std::string>());
+    if (!parsed) die(parsed.error().message);
+    return *parsed;
+}
+
+struct Pod {
+    std::string id, netns;
+    json result;  // direct only: what DEL gets as prevResult
+};
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -82,68 +120,95 @@ int main(int argc, char** argv) {
     auto rt = podnet::Runtime::open(config);
     if (!rt) die(rt.error().message);
 
-    // CNI: the reference chain, with the pods alive at once as in the podnet runs.
-    const json bridge_conf = {{"cniVersion", "1.0.0"},
-                              {"name", "cnibench"},
-                              {"type", "bridge"},
-                              {"bridge", "cni0"},
-                              {"isGateway", true},
-                              {"ipMasq", true},
-                              {"ipam",
-                               {{"type", "host-local"},
-                                {"ranges", {{{{"subnet", "10.88.0.0/16"}}}}},
-                                {"dataDir", "/run/bench-cni/host-local"}}}};
-    std::vector<double> cni_add, cni_del, pod_create, pod_rm;
-    struct Pod {
-        std::string id, netns;
-        json result;
-    };
-    std::vector<Pod> pods;
-    for (int i = 0; i < n; ++i) {
+    // direct: the chain as plain JSON, each plugin's config built by hand.
+    json direct_list = reference_chain("direct", "cni0", "10.88.0.0/16");
+    json bridge_conf = direct_list["plugins"][0];
+    bridge_conf["name"] = "direct";
+    bridge_conf["cniVersion"] = "1.0.0";
+    auto runner_list = parse_list(reference_chain("chain", "cni1", "10.89.0.0/16"));
+    auto podnet_cni_list = parse_list({{"cniVersion", "1.0.0"},
+                                       {"name", "pncni"},
+                                       {"plugins",
+                                        {{{"type", "podnet-cni"},
+                                          {"bridge", "pncni0"},
+                                          {"subnet", "10.78.0.0/16"},
+                                          {"root", "/run/bench-cni/podnet-cni"},
+                                          {"capabilities", {{"portMappings", true}}}}}}});
+    podnet::cni::RunnerOptions options;
+    options.plugin_dirs = {bin, "/usr/lib/cni"};
+    options.cache_dir = "/run/bench-cni/cache";
+    podnet::cni::Runner runner(options);
+
+    auto make_pod = [&] {
         podnet::SandboxSpec spec;
         spec.network = "none";
         auto sb = rt->create_sandbox(spec);
         if (!sb) die(sb.error().message);
-        Pod pod{sb->id, sb->namespace_paths.at("net"), {}};
-        json portmap_conf = {
-            {"cniVersion", "1.0.0"},
-            {"name", "cnibench"},
-            {"type", "portmap"},
-            {"capabilities", {{"portMappings", true}}},
-            {"runtimeConfig",
-             {{"portMappings",
-               {{{"hostPort", 20000 + i}, {"containerPort", 80}, {"protocol", "tcp"}}}}}}};
+        return Pod{sb->id, sb->namespace_paths.at("net"), {}};
+    };
+    std::vector<Pod> direct_pods, runner_pods, pncni_pods;
+    std::vector<double> direct_add, direct_del, runner_add, runner_del, pncni_add, pncni_del;
+    for (int i = 0; i < n; ++i) {
+        Pod pod = make_pod();
+        json portmap_conf = {{"cniVersion", "1.0.0"},
+                             {"name", "direct"},
+                             {"type", "portmap"},
+                             {"capabilities", {{"portMappings", true}}},
+                             {"runtimeConfig", port_caps(20000 + i)}};
         auto t0 = Clock::now();
         std::string bridge_result =
             run_plugin("bridge", "ADD", pod.id, pod.netns, bridge_conf.dump());
         portmap_conf["prevResult"] = json::parse(bridge_result);
         pod.result =
             json::parse(run_plugin("portmap", "ADD", pod.id, pod.netns, portmap_conf.dump()));
-        cni_add.push_back(ms_since(t0));
-        pods.push_back(std::move(pod));
+        direct_add.push_back(ms_since(t0));
+        direct_pods.push_back(std::move(pod));
+
+        for (auto [list, pods, times, port] :
+             {std::tuple{&runner_list, &runner_pods, &runner_add, 22000 + i},
+              std::tuple{&podnet_cni_list, &pncni_pods, &pncni_add, 24000 + i}}) {
+            Pod p = make_pod();
+            podnet::cni::RuntimeConf conf{p.id, p.netns, "eth0", {}, port_caps(port)};
+            auto t1 = Clock::now();
+            auto result = runner.add(*list, conf);
+            times->push_back(ms_since(t1));
+            if (!result) die(result.error().message);
+            pods->push_back(std::move(p));
+        }
     }
     for (int i = 0; i < n; ++i) {
-        Pod& pod = pods[static_cast<size_t>(i)];
-        json portmap_conf = {
-            {"cniVersion", "1.0.0"},
-            {"name", "cnibench"},
-            {"type", "portmap"},
-            {"capabilities", {{"portMappings", true}}},
-            {"runtimeConfig",
-             {{"portMappings",
-               {{{"hostPort", 20000 + i}, {"containerPort", 80}, {"protocol", "tcp"}}}}}},
-            {"prevResult", pod.result}};
+        const Pod& pod = direct_pods[static_cast<size_t>(i)];
+        json portmap_conf = {{"cniVersion", "1.0.0"},
+                             {"name", "direct"},
+                             {"type", "portmap"},
+                             {"capabilities", {{"portMappings", true}}},
+                             {"runtimeConfig", port_caps(20000 + i)},
+                             {"prevResult", pod.result}};
         json bridge_del = bridge_conf;
         bridge_del["prevResult"] = pod.result;
         auto t0 = Clock::now();
         run_plugin("portmap", "DEL", pod.id, pod.netns, portmap_conf.dump());
         run_plugin("bridge", "DEL", pod.id, pod.netns, bridge_del.dump());
-        cni_del.push_back(ms_since(t0));
-        if (auto r = rt->remove_sandbox(pod.id, true); !r) die(r.error().message);
+        direct_del.push_back(ms_since(t0));
+
+        for (auto [list, pods, times, port] :
+             {std::tuple{&runner_list, &runner_pods, &runner_del, 22000 + i},
+              std::tuple{&podnet_cni_list, &pncni_pods, &pncni_del, 24000 + i}}) {
+            const Pod& p = (*pods)[static_cast<size_t>(i)];
+            podnet::cni::RuntimeConf conf{p.id, p.netns, "eth0", {}, port_caps(port)};
+            auto t1 = Clock::now();
+            auto r = runner.del(*list, conf);
+            times->push_back(ms_since(t1));
+            if (!r) die(r.error().message);
+        }
     }
+    for (const auto* pods : {&direct_pods, &runner_pods, &pncni_pods})
+        for (const auto& p : *pods)
+            if (auto r = rt->remove_sandbox(p.id, true); !r) die(r.error().message);
     std::this_thread::sleep_for(std::chrono::seconds(1));
 
-    // podnet: the same work (veth, IPAM, address, route, one host port) in one API call.
+    // podnet API: the same work (veth, IPAM, address, route, one host port) plus the sandbox.
+    std::vector<double> pod_create, pod_rm;
     std::vector<std::string> ids;
     for (int i = 0; i < n; ++i) {
         podnet::SandboxSpec spec;
@@ -159,19 +224,27 @@ int main(int argc, char** argv) {
         if (auto r = rt->remove_sandbox(id, true); !r) die(r.error().message);
         pod_rm.push_back(ms_since(t0));
     }
-    double add_ratio = percentile(cni_add, 0.5) / percentile(pod_create, 0.5);
-    double del_ratio = percentile(cni_del, 0.5) / percentile(pod_rm, 0.5);
-    json out = {{"benchmark",
-                 "network attach + one host port: podnet API vs CNI bridge+host-local+portmap"},
-                {"pods", n},
-                {"date", podnet::now_rfc3339()},
-                {"note",
-                 "podnet times include the whole sandbox (pause, pins, state); the CNI "
-                 "times only the plugins, the sandbox being made beforehand"},
-                {"cni_reference_plugins", {{"add", stats(cni_add)}, {"del", stats(cni_del)}}},
-                {"podnet_api", {{"create", stats(pod_create)}, {"rm", stats(pod_rm)}}},
-                {"cni_add_over_podnet_create", add_ratio},
-                {"cni_del_over_podnet_rm", del_ratio}};
+
+    auto med = [](const std::vector<double>& v) { return percentile(v, 0.5); };
+    // Two plugin calls per ADD and per DEL in the chain.
+    double overhead_add = (med(runner_add) - med(direct_add)) / 2;
+    double overhead_del = (med(runner_del) - med(direct_del)) / 2;
+    json out = {
+        {"benchmark", "CNI: the reference chain direct vs through podnet's runner; podnet-cni"},
+        {"pods", n},
+        {"date", podnet::now_rfc3339()},
+        {"note",
+         "chain = bridge + host-local + portmap (Debian containernetworking-plugins 1.1.1); "
+         "direct = fork/exec/stdin/stdout only; podnet API times include the whole sandbox"},
+        {"direct_chain", {{"add", stats(direct_add)}, {"del", stats(direct_del)}}},
+        {"runner_chain", {{"add", stats(runner_add)}, {"del", stats(runner_del)}}},
+        {"runner_overhead_per_plugin_call_ms", {{"add", overhead_add}, {"del", overhead_del}}},
+        {"podnet_cni_via_runner", {{"add", stats(pncni_add)}, {"del", stats(pncni_del)}}},
+        {"runner_chain_over_podnet_cni",
+         {{"add", med(runner_add) / med(pncni_add)}, {"del", med(runner_del) / med(pncni_del)}}},
+        {"podnet_api", {{"create", stats(pod_create)}, {"rm", stats(pod_rm)}}},
+        {"direct_chain_over_podnet_api",
+         {{"add", med(direct_add) / med(pod_create)}, {"del", med(direct_del) / med(pod_rm)}}}};
     std::ofstream(argv[2]) << out.dump(2) << "\n";
     std::printf("%s\n", out.dump(2).c_str());
     return 0;
