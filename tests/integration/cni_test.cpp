@@ -397,10 +397,28 @@ TEST_CASE("restart safety: DEL through the cache from a new process, and with th
     }
 }
 
+TEST_CASE("the shipped example conflists load, and every plugin in them speaks their version") {
+    World w;
+    std::vector<std::string> env = {"NETCONFPATH=" + source_dir() + "/examples/cni",
+                                    "CNI_PATH=" + w.plugin_path()};
+    for (const std::string name : {"podnet", "reference"}) {
+        auto r = run_podnet(w.root, {"cni", "version", name}, env);
+        REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+        json answers = json::parse(r.out)["plugins"];
+        CHECK(answers.size() == (name == "podnet" ? 1U : 4U));
+        for (const auto& a : answers) CHECK_MESSAGE(a["compatible"] == true, a.dump());
+    }
+}
+
 TEST_CASE("podnet-cni through podnet's runner: ADD, port from outside, CHECK, DEL twice") {
     ensure_outside();
     World w;
-    w.conflist("10-pn.conflist", podnet_cni_list("pn", w.root));
+    // The shipped example, with its state under the test's root.
+    json example =
+        json::parse(*podnet::read_file(source_dir() + "/examples/cni/10-podnet.conflist"));
+    example["name"] = "pn";
+    example["plugins"][0]["root"] = w.root + "/podnet-cni";
+    w.conflist("10-pn.conflist", example);
     REQUIRE(sh("ip netns add pnpod && ip -n pnpod link set lo up").exit_code == 0);
     auto add = w.cni({"add", "pn", "/run/netns/pnpod", "--cap-args", port_caps(18081)});
     REQUIRE_MESSAGE(add.exit_code == 0, add.err);
@@ -413,6 +431,8 @@ TEST_CASE("podnet-cni through podnet's runner: ADD, port from outside, CHECK, DE
           std::string::npos);
     auto check = w.cni({"check", "pn", "/run/netns/pnpod"});
     CHECK_MESSAGE(check.exit_code == 0, check.err);
+    auto status = w.cni({"status", "pn"});  // 1.1.0: STATUS reaches podnet-cni
+    CHECK_MESSAGE(status.exit_code == 0, status.err);
     auto del = w.cni({"del", "pn", "/run/netns/pnpod"});
     CHECK_MESSAGE(del.exit_code == 0, del.err);
     CHECK(fetch(from_outside(), "tcp", "192.168.200.1", 18081, 2).starts_with("error"));
