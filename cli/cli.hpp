@@ -39,5 +39,7 @@ int cmd_gc(Context& ctx, Args args);
 int cmd_network(Context& ctx, Args args);
 int cmd_port(Context& ctx, Args args);
 int cmd_cni(Context& ctx, Args args);
+int cmd_policy(Context& ctx, Args args);
+int cmd_namespace(Context& ctx, Args args);
 
 }  // namespace podnet::cli

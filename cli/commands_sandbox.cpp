@@ -21,10 +21,11 @@ void print_done(const nlohmann::json& refs, bool json) {
 }
 
 int sandbox_create(Context& ctx, Args args) {
-    static const OptionSpec specs[] = {
-        {"name", 0, true},    {"hostname", 0, true},  {"namespace", 'n', true},
-        {"label", 'l', true}, {"network", 0, true},   {"ip", 0, true},
-        {"ip6", 0, true},     {"publish", 'p', true}, {"json", 0, false}};
+    static const OptionSpec specs[] = {{"name", 0, true},        {"hostname", 0, true},
+                                       {"namespace", 'n', true}, {"label", 'l', true},
+                                       {"network", 0, true},     {"ip", 0, true},
+                                       {"ip6", 0, true},         {"publish", 'p', true},
+                                       {"named-port", 0, true},  {"json", 0, false}};
     auto parsed = parse_args(args, specs, "sandbox create");
     if (!parsed) return usage_error(parsed.error().message);
     if (!parsed->positionals.empty())
@@ -47,6 +48,7 @@ int sandbox_create(Context& ctx, Args args) {
     spec.ip = parsed->value("ip");
     spec.ip6 = parsed->value("ip6");
     spec.ports = parsed->values("publish");
+    spec.named_ports = parsed->values("named-port");
     for (const auto& text : parsed->values("label")) {
         auto label = parse_label(text);
         if (!label) return report(label.error());

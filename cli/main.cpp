@@ -16,7 +16,8 @@ constexpr const char* usage_text = R"(usage: podnet [--root DIR] [--config FILE]
 
 Sandboxes (pods):
   sandbox create [--name N] [--hostname H] [--namespace NS] [--label k=v]...
-      [--network NAME|none|cni:NAME]... [--ip IP] [--ip6 IP] [-p [HOSTIP:]HOSTPORT[-END]:PORT[-END][/tcp|/udp]]... [--json]
+      [--network NAME|none|cni:NAME]... [--ip IP] [--ip6 IP] [-p [HOSTIP:]HOSTPORT[-END]:PORT[-END][/tcp|/udp]]...
+      [--named-port NAME=PORT[/tcp|/udp|/sctp]]... [--json]
   sandbox ls [--json]
   sandbox inspect SANDBOX [--json] [--oci]
   sandbox stop SANDBOX [--timeout S]
@@ -35,6 +36,12 @@ Networks and host ports:
 CNI (conflists in [cni] conf_dir or $NETCONFPATH, plugins in CNI_PATH):
   cni add|del|check NETWORK NETNS [--container-id ID] [--ifname IF] [--cap-args JSON] [--args K=V;...]
   cni status|version NETWORK | cni gc NETWORK [--valid CONTAINER_ID/IFNAME]...
+NetworkPolicy (networking.k8s.io/v1):
+  policy apply -f FILE|DIR...    policy ls [-n NS] [--json]    policy rm NAME [-n NS]
+  policy explain SRC DST PORT[/PROTO]     (SRC, DST: sandbox, NS/NAME or IP)
+  policy eval --scenario FILE [--json]    judge a scenario offline
+  policy probe --scenario FILE [--json]   build it in a private network namespace and compare
+  namespace label NS KEY=VALUE... [KEY-]...   namespace ls [--json]
 Maintenance:
   gc [--json]            remove what crashed or stopped sandboxes left behind
   config show            the effective configuration (TOML)
@@ -120,6 +127,8 @@ int run_main(int argc, char** argv) {
     if (command == "network") return cmd_network(ctx, rest);
     if (command == "port") return cmd_port(ctx, rest);
     if (command == "cni") return cmd_cni(ctx, rest);
+    if (command == "policy") return cmd_policy(ctx, rest);
+    if (command == "namespace") return cmd_namespace(ctx, rest);
     if (command == "config") return cmd_config(ctx, rest);
     return usage_error("unknown command \"" + command + "\" (see podnet --help)");
 }

@@ -15,6 +15,7 @@
 #include "sandbox/networking.hpp"
 #include "sandbox/pause_process.hpp"
 #include "sandbox/pod_lifecycle.hpp"
+#include "sandbox/policy_enforcement.hpp"
 #include "sandbox/store.hpp"
 
 namespace podnet {
@@ -109,6 +110,12 @@ Result<GcReport> Runtime::gc() {
                 report.actions.push_back("removed interrupted write " + f);
         }
     }
+    // Policy elements of sandboxes that are gone, or a table left half-written by a crash:
+    // rewrite every set from the stored policies and the running sandboxes.
+    if (auto records = running_records(store); !records)
+        report.errors.push_back(records.error().message);
+    else if (auto r = sync_policy(config_, *records, /*full=*/true); !r)
+        report.errors.push_back(r.error().message);
     return report;
 }
 

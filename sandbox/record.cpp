@@ -43,6 +43,7 @@ std::string record_to_json(const SandboxRecord& r) {
               {"network", r.network},
               {"attachments", attachments},
               {"ports", r.ports},
+              {"named_ports", r.named_ports},
               {"phase", r.phase == SandboxPhase::running ? "running" : "stopped"},
               {"pause_pid", r.pause_pid},
               {"pause_start_time", r.pause_start_time},
@@ -76,6 +77,7 @@ Result<SandboxRecord> record_from_json(const std::string& text, const std::strin
             r.attachments.push_back(std::move(a));
         }
         r.ports = j.value("ports", std::vector<std::string>{});
+        r.named_ports = j.value("named_ports", std::vector<std::string>{});
         r.phase = j.at("phase").get<std::string>() == "running" ? SandboxPhase::running
                                                                 : SandboxPhase::stopped;
         r.pause_pid = j.at("pause_pid").get<pid_t>();

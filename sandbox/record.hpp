@@ -46,7 +46,8 @@ struct SandboxRecord {
     Labels labels;
     std::string network = "none";
     std::vector<AttachmentRecord> attachments;
-    std::vector<std::string> ports;  // canonical -p texts of the host port mappings
+    std::vector<std::string> ports;        // canonical -p texts of the host port mappings
+    std::vector<std::string> named_ports;  // "http=80/tcp": container ports NetworkPolicy can name
     SandboxPhase phase = SandboxPhase::running;
     pid_t pause_pid = 0;
     uint64_t pause_start_time = 0;

@@ -13,6 +13,7 @@
 #include "sandbox/networking.hpp"
 #include "sandbox/pause_process.hpp"
 #include "sandbox/pod_lifecycle.hpp"
+#include "sandbox/policy_enforcement.hpp"
 #include "sandbox/record.hpp"
 #include "sandbox/sandbox_info.hpp"
 #include "sandbox/store.hpp"
@@ -59,6 +60,8 @@ Result<void> validate_spec(const SandboxSpec& spec) {
         if (name.empty()) return fail("--network cni:: the CNI network name is empty");
     if (spec.network == "none" && (!spec.ip.empty() || !spec.ip6.empty() || !spec.ports.empty()))
         return fail("--network none: no --ip, --ip6 or -p without a network");
+    for (const auto& text : spec.named_ports)
+        if (auto r = parse_named_port(text); !r) return std::unexpected(r.error());
     return {};
 }
 
@@ -110,6 +113,8 @@ Result<SandboxInfo> Runtime::create_sandbox(const SandboxSpec& spec) {
     record.hostname = spec.hostname.empty() ? record.name : spec.hostname;
     record.k8s_namespace = spec.k8s_namespace;
     record.labels = spec.labels;
+    for (const auto& text : spec.named_ports)
+        record.named_ports.push_back(format_named_port(*parse_named_port(text)));
     record.network = *network ? (*network)->name : "none";
     if (on_cni) {
         record.network.clear();
@@ -176,6 +181,12 @@ Result<SandboxInfo> Runtime::create_sandbox(const SandboxSpec& spec) {
         fault_point("create.network-attached");
     }
 
+    // The pod's processes start only after this returns, so nothing it serves or sends can slip
+    // through before its policy is in place.
+    auto records = running_records(store, &record);
+    if (!records) return wrap(records.error(), "create sandbox " + record.name);
+    if (auto r = sync_policy(config_, *records); !r)
+        return wrap(r.error(), "create sandbox " + record.name);
     if (auto r = store.save(record); !r) return wrap(r.error(), "create sandbox " + record.name);
     fault_point("create.saved");
     rollback.commit();
@@ -221,6 +232,10 @@ Result<void> Runtime::stop_sandbox(std::string_view ref, std::chrono::seconds ti
     unpin_all(store, record.id, errors);
     record.phase = SandboxPhase::stopped;
     if (auto r = store.save(record); !r) errors.push_back(r.error());
+    if (auto records = running_records(store); !records)
+        errors.push_back(records.error());
+    else if (auto r = sync_policy(config_, *records); !r)
+        errors.push_back(r.error());
     if (!errors.empty()) return std::unexpected(join_errors("stop sandbox " + record.name, errors));
     return {};
 }
@@ -249,6 +264,10 @@ Result<void> Runtime::remove_sandbox(std::string_view ref, bool force) {
     if (errors.empty()) {
         release_all_networks(config_, *record, errors);
         forget_sandbox(store, *id, record->name, errors);
+        if (auto records = running_records(store, nullptr, *id); !records)
+            errors.push_back(records.error());
+        else if (auto r = sync_policy(config_, *records); !r)
+            errors.push_back(r.error());
     }
     if (!errors.empty())
         return std::unexpected(join_errors("remove sandbox " + record->name, errors));

@@ -42,6 +42,8 @@ struct SandboxSpec {
     std::string ip6;  // static IPv6 address
     std::vector<std::string>
         ports;  // Docker's -p syntax: [HOSTIP:]HOSTPORT[-END]:PORT[-END][/PROTO]
+    // Container ports NetworkPolicy can name: "http=80/tcp" (Kubernetes' containerPort name).
+    std::vector<std::string> named_ports;
 };
 
 struct NetworkAttachmentInfo {
@@ -115,6 +117,40 @@ struct NetworkInfo {
     std::vector<std::string> sandboxes;  // ids of sandboxes attached to it
 };
 
+// NetworkPolicy (`podnet policy ...`, `podnet namespace ...`).
+struct PolicySource {
+    std::string text;    // YAML (multi-document, kind: List) or JSON
+    std::string source;  // a file name, for errors
+};
+
+struct PolicyApplied {
+    std::string key;     // "ns/name"
+    std::string action;  // "created", "configured" or "unchanged"
+};
+
+struct PolicyInfo {
+    std::string ns, name;
+    std::string pod_selector;        // kubectl's selector syntax, "{}" for every pod
+    std::vector<std::string> types;  // "Ingress", "Egress" (defaults applied)
+    size_t ingress_rules = 0, egress_rules = 0;
+    std::string object_json;  // the object as applied
+};
+
+struct NamespaceInfo {
+    std::string name;
+    Labels labels;
+    size_t sandboxes = 0;
+    size_t policies = 0;
+};
+
+struct PolicyExplanation {
+    std::string from, to;  // as resolved: "ns/pod" or an address
+    uint16_t port = 0;
+    std::string protocol;
+    bool allowed = true;
+    std::string reason;
+};
+
 struct GcReport {
     std::vector<std::string> actions;  // one line per thing repaired; empty when all was well
     std::vector<std::string> errors;   // what could not be repaired (gc keeps going)
@@ -155,6 +191,23 @@ class Runtime {
                                                              const std::vector<std::string>& specs);
     [[nodiscard]] Result<std::vector<std::string>> remove_ports(
         std::string_view sandbox_ref, const std::vector<std::string>& specs);
+
+    // NetworkPolicy. Every change is checked whole first (a bad object changes nothing), then
+    // stored and enforced in one nftables transaction.
+    [[nodiscard]] Result<std::vector<PolicyApplied>> apply_policies(
+        const std::vector<PolicySource>& sources);
+    [[nodiscard]] Result<void> remove_policy(std::string_view ns, std::string_view name);
+    // Empty `ns`: every namespace.
+    [[nodiscard]] Result<std::vector<PolicyInfo>> list_policies(std::string_view ns) const;
+    // Sets `set` and removes the keys in `remove` (kubectl label's "key-").
+    [[nodiscard]] Result<NamespaceInfo> label_namespace(std::string_view ns, const Labels& set,
+                                                        const std::vector<std::string>& remove);
+    [[nodiscard]] Result<std::vector<NamespaceInfo>> list_namespaces() const;
+    // Would a new connection from `from` to `to` on `port` ("80", "80/udp", "http/tcp") be
+    // allowed? Endpoints: a sandbox (name or id), "ns/name", or an IP address.
+    [[nodiscard]] Result<PolicyExplanation> explain_policy(std::string_view from,
+                                                           std::string_view to,
+                                                           std::string_view port) const;
 
     // Repair after crashes: remove what no running sandbox owns. Idempotent.
     [[nodiscard]] Result<GcReport> gc();

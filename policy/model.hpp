@@ -1,0 +1,126 @@
+#pragma once
+// Kubernetes networking.k8s.io/v1 NetworkPolicy, as podnet holds it after validation, and the
+// small cluster model the evaluator and the nftables compiler both read (namespaces with labels,
+// pods with labels, addresses and named ports). Pure data and pure functions: no I/O here.
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/ip.hpp"
+#include "common/result.hpp"
+#include "common/validate.hpp"
+
+namespace podnet::policy {
+
+enum class Protocol { tcp, udp, sctp };
+
+// "TCP", "UDP", "SCTP" — Kubernetes spells them upper case and accepts nothing else.
+[[nodiscard]] std::string_view protocol_name(Protocol protocol);
+[[nodiscard]] Result<Protocol> parse_protocol(std::string_view text);
+// IPPROTO_* for nftables.
+[[nodiscard]] int protocol_number(Protocol protocol);
+
+enum class SelectorOp { in, not_in, exists, does_not_exist };
+
+struct Requirement {
+    std::string key;
+    SelectorOp op = SelectorOp::exists;
+    std::vector<std::string> values;
+};
+
+// matchLabels AND every matchExpression. The empty selector matches every object.
+struct LabelSelector {
+    Labels match_labels;
+    std::vector<Requirement> match_expressions;
+
+    [[nodiscard]] bool matches(const Labels& labels) const;
+    [[nodiscard]] bool empty() const { return match_labels.empty() && match_expressions.empty(); }
+    // "{}" or "pod=a, env in (x,y), !debug" (kubectl's selector syntax), for explanations.
+    [[nodiscard]] std::string str() const;
+};
+
+struct IpBlock {
+    IpPrefix cidr;
+    std::vector<IpPrefix> except;  // each inside cidr (validated)
+
+    [[nodiscard]] bool contains(const IpAddress& address) const;
+};
+
+// One element of from/to. Either ip_block, or one or both selectors (both: AND).
+struct Peer {
+    std::optional<LabelSelector> pod_selector;
+    std::optional<LabelSelector> namespace_selector;
+    std::optional<IpBlock> ip_block;
+};
+
+// One element of ports. Neither port nor port_name: every port of the protocol.
+struct PortSpec {
+    Protocol protocol = Protocol::tcp;
+    std::optional<uint16_t> port;
+    std::string port_name;            // a named port, resolved on the destination pod
+    std::optional<uint16_t> end_port;  // with a numeric port only
+};
+
+// An ingress or egress rule. No peers: any peer. No ports: all traffic.
+struct Rule {
+    std::vector<Peer> peers;
+    std::vector<PortSpec> ports;
+};
+
+struct NetworkPolicy {
+    std::string name;
+    std::string ns;
+    LabelSelector pod_selector;
+    bool affects_ingress = false;  // policyTypes, defaults applied
+    bool affects_egress = false;
+    std::vector<Rule> ingress;
+    std::vector<Rule> egress;
+
+    [[nodiscard]] std::string key() const { return ns + "/" + name; }
+};
+
+struct NamedPort {
+    std::string name;
+    uint16_t port = 0;
+    Protocol protocol = Protocol::tcp;
+};
+
+struct Pod {
+    std::string ns;
+    std::string name;
+    Labels labels;
+    std::vector<IpAddress> ips;
+    std::vector<NamedPort> ports;
+
+    [[nodiscard]] std::string key() const { return ns + "/" + name; }
+    // The number of the pod's port called `name` for `protocol`, if it has one.
+    [[nodiscard]] std::optional<uint16_t> resolve_port(std::string_view name,
+                                                       Protocol protocol) const;
+};
+
+struct Cluster {
+    std::map<std::string, Labels> namespaces;  // as given; see namespace_labels()
+    std::vector<Pod> pods;
+    std::vector<NetworkPolicy> policies;
+
+    // The labels a namespace selector sees: the given ones plus Kubernetes' automatic
+    // `kubernetes.io/metadata.name=<ns>` (every namespace has it since 1.21).
+    [[nodiscard]] Labels namespace_labels(const std::string& ns) const;
+    [[nodiscard]] const Pod* find_pod(std::string_view key) const;  // "ns/name"
+    [[nodiscard]] const Pod* find_pod_by_ip(const IpAddress& address) const;
+};
+
+// Whether `policy` selects `pod` (same namespace, podSelector matches).
+[[nodiscard]] bool selects(const NetworkPolicy& policy, const Pod& pod);
+
+// Whether `peer` of a rule in a policy of namespace `policy_ns` matches the endpoint: a pod
+// (then `address` is the pod's address in question) or an external address (pod == nullptr).
+// Selectors match pods only; ipBlock matches any address of its family.
+[[nodiscard]] bool peer_matches(const Cluster& cluster, const std::string& policy_ns,
+                                const Peer& peer, const Pod* pod, const IpAddress& address);
+
+}  // namespace podnet::policy

@@ -1,0 +1,167 @@
+#include "sandbox/policy_enforcement.hpp"
+
+#include <charconv>
+
+#include "common/fs.hpp"
+#include "netns/sysctl.hpp"
+#include "nft/nft.hpp"
+#include "policy/compile.hpp"
+#include "policy/store.hpp"
+
+namespace podnet {
+
+namespace {
+
+std::string policy_dir(const Config& config) {
+    return config.state_root + "/policy";
+}
+
+// What the kernel holds, as last written by podnet. Volatile like the kernel state itself.
+std::string applied_path(const Config& config) {
+    return config.run_root + "/policy-applied.json";
+}
+
+// Pods on one bridge talk through it without being routed; the forward hook sees those frames
+// only with br_netfilter's bridge-nf-call-iptables (per network namespace since Linux 5.3).
+Result<void> enable_bridge_netfilter() {
+    if (!path_exists("/proc/sys/net/bridge"))
+        return fail("NetworkPolicy between pods on one bridge needs br_netfilter "
+                    "(modprobe br_netfilter)");
+    for (const char* key : {"net.bridge.bridge-nf-call-iptables", "net.bridge.bridge-nf-call-ip6tables"})
+        if (auto r = write_sysctl(key, "1"); !r) return r;
+    return {};
+}
+
+std::string strip_prefix_length(const std::string& cidr) {
+    return cidr.substr(0, cidr.find('/'));
+}
+
+}  // namespace
+
+Result<policy::NamedPort> parse_named_port(std::string_view text) {
+    std::string context = "named port \"" + std::string(text) + "\": ";
+    auto eq = text.find('=');
+    if (eq == std::string_view::npos || eq == 0)
+        return fail(context + "want NAME=PORT[/tcp|/udp|/sctp]");
+    policy::NamedPort port;
+    port.name = std::string(text.substr(0, eq));
+    std::string_view rest = text.substr(eq + 1);
+    std::string protocol = "TCP";
+    if (auto slash = rest.find('/'); slash != std::string_view::npos) {
+        protocol.clear();
+        for (char c : rest.substr(slash + 1)) protocol += static_cast<char>(std::toupper(c));
+        rest = rest.substr(0, slash);
+    }
+    auto parsed = policy::parse_protocol(protocol);
+    if (!parsed) return fail(context + parsed.error().message);
+    port.protocol = *parsed;
+    unsigned number = 0;
+    auto [ptr, ec] = std::from_chars(rest.data(), rest.data() + rest.size(), number);
+    if (ec != std::errc() || ptr != rest.data() + rest.size() || number == 0 || number > 65535)
+        return fail(context + "\"" + std::string(rest) + "\" is not a port number (1-65535)");
+    port.port = static_cast<uint16_t>(number);
+    bool name_ok = port.name.size() <= 15;
+    bool letter = false;
+    for (char c : port.name) {
+        if (c >= 'a' && c <= 'z') letter = true;
+        else if (!(c >= '0' && c <= '9') && c != '-') name_ok = false;
+    }
+    if (!name_ok || !letter)
+        return fail(context + "a port name is at most 15 of a-z, 0-9 and '-', with a letter");
+    return port;
+}
+
+std::string format_named_port(const policy::NamedPort& port) {
+    std::string protocol(policy::protocol_name(port.protocol));
+    for (char& c : protocol) c = static_cast<char>(std::tolower(c));
+    return port.name + "=" + std::to_string(port.port) + "/" + protocol;
+}
+
+Result<std::vector<SandboxRecord>> running_records(const SandboxStore& store,
+                                                   const SandboxRecord* replace,
+                                                   std::string_view drop_id) {
+    auto ids = store.list_ids();
+    if (!ids) return std::unexpected(ids.error());
+    std::vector<SandboxRecord> out;
+    bool replaced = false;
+    for (const auto& id : *ids) {
+        if (id == drop_id) continue;
+        if (replace != nullptr && id == replace->id) {
+            out.push_back(*replace);
+            replaced = true;
+            continue;
+        }
+        auto record = store.load(id);
+        if (record && record->phase == SandboxPhase::running) out.push_back(std::move(*record));
+    }
+    if (replace != nullptr && !replaced) out.push_back(*replace);
+    return out;
+}
+
+Result<policy::Cluster> node_cluster(const Config& config,
+                                     const std::vector<SandboxRecord>& records) {
+    policy::PolicyStore store(policy_dir(config));
+    policy::Cluster cluster;
+    auto namespaces = store.load_namespaces();
+    if (!namespaces) return std::unexpected(namespaces.error());
+    cluster.namespaces = std::move(*namespaces);
+    auto policies = store.load_policies();
+    if (!policies) return std::unexpected(policies.error());
+    for (auto& stored : *policies) cluster.policies.push_back(std::move(stored.policy));
+    for (const auto& record : records) {
+        policy::Pod pod;
+        pod.ns = record.k8s_namespace;
+        pod.name = record.name;
+        pod.labels = record.labels;
+        for (const auto& att : record.attachments)
+            for (const auto* cidr : {&att.ipv4, &att.ipv6})
+                if (!cidr->empty())
+                    if (auto ip = parse_ip(strip_prefix_length(*cidr))) pod.ips.push_back(*ip);
+        for (const auto& text : record.named_ports)
+            if (auto port = parse_named_port(text)) pod.ports.push_back(*port);
+        cluster.pods.push_back(std::move(pod));
+    }
+    return cluster;
+}
+
+Result<void> sync_policy(const Config& config, const std::vector<SandboxRecord>& records,
+                         bool full) {
+    policy::PolicyStore store(policy_dir(config));
+    std::string applied_file = applied_path(config);
+    bool was_applied = path_exists(applied_file);
+    if (store.empty() && !was_applied) return {};  // never used: not even a table
+    auto cluster = node_cluster(config, records);
+    if (!cluster) return wrap(cluster.error(), "NetworkPolicy");
+    auto nft = NftContext::shared();
+    if (!nft) return wrap(nft.error(), "NetworkPolicy");
+
+    if (cluster->policies.empty()) {
+        // Nothing to enforce: no table at all, as before the first policy.
+        if (!was_applied) return {};
+        if (auto r = (*nft)->run(policy::remove_table_script()); !r)
+            return wrap(r.error(), "NetworkPolicy: remove table inet podnet_policy");
+        return remove_file(applied_file);
+    }
+
+    policy::Elements desired = policy::compile(*cluster);
+    std::optional<policy::Elements> applied;
+    if (was_applied && !full) {
+        if (auto text = read_file(applied_file))
+            if (auto parsed = policy::elements_from_json(*text)) applied = std::move(*parsed);
+    }
+    Result<void> done;
+    if (applied) {
+        if (*applied == desired) return {};
+        done = (*nft)->run(policy::update_script(*applied, desired));
+    }
+    // First use, a forced resync, or a difference that no longer fits the kernel (podnet
+    // died between nft and writing the file, or someone removed the table): rewrite it all.
+    if (!applied || !done) {
+        if (auto r = enable_bridge_netfilter(); !r) return wrap(r.error(), "NetworkPolicy");
+        done = (*nft)->run(policy::policy_base_script() + policy::full_sync_script(desired));
+    }
+    if (!done) return wrap(done.error(), "NetworkPolicy: program nftables");
+    return write_file_atomic(applied_file, policy::elements_to_json(desired));
+}
+
+}  // namespace podnet
