@@ -103,9 +103,12 @@ std::string port_span_text(const Span& s) {
 
 std::string proto_text(Protocol p) {
     switch (p) {
-        case Protocol::tcp: return "tcp";
-        case Protocol::udp: return "udp";
-        case Protocol::sctp: return "sctp";
+        case Protocol::tcp:
+            return "tcp";
+        case Protocol::udp:
+            return "udp";
+        case Protocol::sctp:
+            return "sctp";
     }
     return "tcp";
 }
@@ -122,8 +125,10 @@ std::vector<Span> block_spans(const IpBlock& block) {
     bool done = false;
     for (const auto& h : holes) {
         if (h.lo > next) out.push_back({next, h.lo - 1});
-        if (h.hi == whole.hi) done = true;
-        else next = h.hi + 1;
+        if (h.hi == whole.hi)
+            done = true;
+        else
+            next = h.hi + 1;
     }
     if (!done) out.push_back({next, whole.hi});
     return out;
@@ -132,9 +137,9 @@ std::vector<Span> block_spans(const IpBlock& block) {
 // One peer of a rule, expanded for addresses of one family.
 struct PeerItem {
     enum Kind { any, pod, span } kind = any;
-    const Pod* peer_pod = nullptr;  // kind pod
-    IpAddress address;              // kind pod
-    Span addresses;                 // kind span
+    const Pod* peer_pod = nullptr;   // kind pod
+    IpAddress address;               // kind pod
+    Span addresses;                  // kind span
     const IpBlock* block = nullptr;  // kind span: its ipBlock (for named ports in egress)
 };
 
@@ -164,7 +169,9 @@ std::vector<PeerItem> expand_peers(const Cluster& cluster, const NetworkPolicy& 
 class Collector {
   public:
     Collector(Elements& out, bool ingress, const IpAddress& self)
-        : out_(out), family_(self.family), self_(self.str()),
+        : out_(out),
+          family_(self.family),
+          self_(self.str()),
           prefix_(std::string(ingress ? "ing_" : "egr_")),
           suffix_(self.is_v4() ? "4" : "6") {}
 
@@ -241,9 +248,15 @@ void compile_rule(const Cluster& cluster, const NetworkPolicy& policy, const Rul
     for (const auto& peer : peers) {
         if (rule.ports.empty()) {
             switch (peer.kind) {
-                case PeerItem::any: out.open(); break;
-                case PeerItem::pod: out.peer(peer.address); break;
-                case PeerItem::span: out.cidr(peer.addresses); break;
+                case PeerItem::any:
+                    out.open();
+                    break;
+                case PeerItem::pod:
+                    out.peer(peer.address);
+                    break;
+                case PeerItem::span:
+                    out.cidr(peer.addresses);
+                    break;
             }
             continue;
         }
@@ -263,17 +276,22 @@ void compile_rule(const Cluster& cluster, const NetworkPolicy& policy, const Rul
             uint16_t port = static_cast<uint16_t>(ports.lo);
             switch (peer.kind) {
                 case PeerItem::any:
-                    if (single) out.port(spec.protocol, port);
-                    else out.range(all_addresses(family), spec.protocol, ports);
+                    if (single)
+                        out.port(spec.protocol, port);
+                    else
+                        out.range(all_addresses(family), spec.protocol, ports);
                     break;
                 case PeerItem::pod:
-                    if (single) out.peer_port(peer.address, spec.protocol, port);
+                    if (single)
+                        out.peer_port(peer.address, spec.protocol, port);
                     else {
                         U128 n = to_number(peer.address);
                         out.range({n, n}, spec.protocol, ports);
                     }
                     break;
-                case PeerItem::span: out.range(peer.addresses, spec.protocol, ports); break;
+                case PeerItem::span:
+                    out.range(peer.addresses, spec.protocol, ports);
+                    break;
             }
         }
     }
@@ -296,12 +314,18 @@ std::string set_declaration(const std::string& name) {
     std::string kind = name.substr(4, name.size() - 5);
     std::string type;
     bool interval = false;
-    if (kind == "iso") type = addr;
-    else if (kind == "peer") type = addr + " . " + addr;
-    else if (kind == "port") type = addr + " . inet_proto . inet_service";
-    else if (kind == "peer_port") type = addr + " . " + addr + " . inet_proto . inet_service";
-    else if (kind == "cidr") type = addr + " . " + addr, interval = true;
-    else type = addr + " . " + addr + " . inet_proto . inet_service", interval = true;
+    if (kind == "iso")
+        type = addr;
+    else if (kind == "peer")
+        type = addr + " . " + addr;
+    else if (kind == "port")
+        type = addr + " . inet_proto . inet_service";
+    else if (kind == "peer_port")
+        type = addr + " . " + addr + " . inet_proto . inet_service";
+    else if (kind == "cidr")
+        type = addr + " . " + addr, interval = true;
+    else
+        type = addr + " . " + addr + " . inet_proto . inet_service", interval = true;
     return "add set inet podnet_policy " + name + " { type " + type + ";" +
            (interval ? " flags interval;" : "") + " }\n";
 }
@@ -318,13 +342,15 @@ std::string verdict_chain(bool ingress, bool v4) {
     std::string l4 = " . meta l4proto . th dport";
     return "add chain inet podnet_policy " + chain + "\n" + "flush chain inet podnet_policy " +
            chain + "\n" + rule + self + " . " + peer + " @" + dir + "peer" + fam + " return\n" +
-           rule + self + l4 + " @" + dir + "port" + fam + " return\n" + rule + self + " . " +
-           peer + l4 + " @" + dir + "peer_port" + fam + " return\n" + rule + self + " . " + peer +
-           " @" + dir + "cidr" + fam + " return\n" + rule + self + " . " + peer + l4 + " @" + dir +
+           rule + self + l4 + " @" + dir + "port" + fam + " return\n" + rule + self + " . " + peer +
+           l4 + " @" + dir + "peer_port" + fam + " return\n" + rule + self + " . " + peer + " @" +
+           dir + "cidr" + fam + " return\n" + rule + self + " . " + peer + l4 + " @" + dir +
            "range" + fam + " return\n" +
-           // Refused rather than dropped: the client learns at once (ICMP admin-prohibited,
-           // a TCP connect fails with EHOSTUNREACH) instead of waiting out its timeout.
-           rule + "counter reject with icmpx admin-prohibited\n";
+           // Refused rather than dropped, so a client learns at once instead of waiting out
+           // its timeout: TCP with a reset (connect fails with ECONNREFUSED), the rest with
+           // ICMP admin-prohibited.
+           rule + "meta l4proto tcp counter reject with tcp reset\n" + rule +
+           "counter reject with icmpx admin-prohibited\n";
 }
 
 }  // namespace

@@ -16,8 +16,7 @@ Result<Endpoint> resolve_endpoint(const Cluster& cluster, const std::string& tex
         return Endpoint{pod, pod->ips.front()};
     }
     auto address = parse_ip(text);
-    if (!address)
-        return fail("\"" + text + "\" is neither a pod (ns/name) nor an IP address");
+    if (!address) return fail("\"" + text + "\" is neither a pod (ns/name) nor an IP address");
     return Endpoint{cluster.find_pod_by_ip(*address), *address};
 }
 
@@ -30,17 +29,15 @@ Result<uint16_t> resolve_probe_port(const Endpoint& to, const std::string& port,
             return fail("port " + port + " is out of range (1-65535)");
         return static_cast<uint16_t>(value);
     }
-    if (to.pod == nullptr)
-        return fail("named port \"" + port + "\" on external host " + to.str());
+    if (to.pod == nullptr) return fail("named port \"" + port + "\" on external host " + to.str());
     auto number = to.pod->resolve_port(port, protocol);
     if (!number)
-        return fail(to.str() + " has no " + std::string(protocol_name(protocol)) + " port named \"" +
-                    port + "\"");
+        return fail(to.str() + " has no " + std::string(protocol_name(protocol)) +
+                    " port named \"" + port + "\"");
     return *number;
 }
 
-bool rule_ports_match(const Rule& rule, const Pod* destination, uint16_t port,
-                      Protocol protocol) {
+bool rule_ports_match(const Rule& rule, const Pod* destination, uint16_t port, Protocol protocol) {
     if (rule.ports.empty()) return true;
     for (const auto& spec : rule.ports) {
         if (spec.protocol != protocol) continue;
@@ -48,7 +45,8 @@ bool rule_ports_match(const Rule& rule, const Pod* destination, uint16_t port,
             uint16_t last = spec.end_port.value_or(*spec.port);
             if (port >= *spec.port && port <= last) return true;
         } else if (!spec.port_name.empty()) {
-            if (destination != nullptr && destination->resolve_port(spec.port_name, protocol) == port)
+            if (destination != nullptr &&
+                destination->resolve_port(spec.port_name, protocol) == port)
                 return true;
         } else {
             return true;  // protocol only: every port
@@ -100,8 +98,9 @@ std::string describe(const DirectionVerdict& v, const std::string& self, const E
     if (!v.isolated) return self + " is not isolated for " + dir;
     if (v.allowed) return self + " " + dir + " allowed by " + v.allowed_by;
     return self + " is isolated for " + dir + " by " + join(v.policies) + "; no rule allows " +
-           (ingress ? peer.str() : peer.str() + " port " + std::to_string(port) + "/" +
-                                       std::string(protocol_name(protocol)));
+           (ingress ? peer.str()
+                    : peer.str() + " port " + std::to_string(port) + "/" +
+                          std::string(protocol_name(protocol)));
 }
 
 }  // namespace

@@ -8,9 +8,12 @@ namespace podnet::policy {
 
 std::string_view protocol_name(Protocol protocol) {
     switch (protocol) {
-        case Protocol::tcp: return "TCP";
-        case Protocol::udp: return "UDP";
-        case Protocol::sctp: return "SCTP";
+        case Protocol::tcp:
+            return "TCP";
+        case Protocol::udp:
+            return "UDP";
+        case Protocol::sctp:
+            return "SCTP";
     }
     return "TCP";
 }
@@ -24,9 +27,12 @@ Result<Protocol> parse_protocol(std::string_view text) {
 
 int protocol_number(Protocol protocol) {
     switch (protocol) {
-        case Protocol::tcp: return IPPROTO_TCP;
-        case Protocol::udp: return IPPROTO_UDP;
-        case Protocol::sctp: return IPPROTO_SCTP;
+        case Protocol::tcp:
+            return IPPROTO_TCP;
+        case Protocol::udp:
+            return IPPROTO_UDP;
+        case Protocol::sctp:
+            return IPPROTO_SCTP;
     }
     return IPPROTO_TCP;
 }
@@ -39,8 +45,8 @@ bool LabelSelector::matches(const Labels& labels) const {
     for (const auto& req : match_expressions) {
         auto it = labels.find(req.key);
         bool has = it != labels.end();
-        bool listed = has && std::find(req.values.begin(), req.values.end(), it->second) !=
-                                 req.values.end();
+        bool listed =
+            has && std::find(req.values.begin(), req.values.end(), it->second) != req.values.end();
         switch (req.op) {
             case SelectorOp::in:
                 if (!listed) return false;
@@ -69,10 +75,18 @@ std::string LabelSelector::str() const {
         std::string values;
         for (const auto& v : req.values) values += (values.empty() ? "" : ",") + v;
         switch (req.op) {
-            case SelectorOp::in: add(req.key + " in (" + values + ")"); break;
-            case SelectorOp::not_in: add(req.key + " notin (" + values + ")"); break;
-            case SelectorOp::exists: add(req.key); break;
-            case SelectorOp::does_not_exist: add("!" + req.key); break;
+            case SelectorOp::in:
+                add(req.key + " in (" + values + ")");
+                break;
+            case SelectorOp::not_in:
+                add(req.key + " notin (" + values + ")");
+                break;
+            case SelectorOp::exists:
+                add(req.key);
+                break;
+            case SelectorOp::does_not_exist:
+                add("!" + req.key);
+                break;
         }
     }
     return out;

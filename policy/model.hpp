@@ -61,7 +61,7 @@ struct Peer {
 struct PortSpec {
     Protocol protocol = Protocol::tcp;
     std::optional<uint16_t> port;
-    std::string port_name;            // a named port, resolved on the destination pod
+    std::string port_name;             // a named port, resolved on the destination pod
     std::optional<uint16_t> end_port;  // with a numeric port only
 };
 

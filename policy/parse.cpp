@@ -45,7 +45,8 @@ json plain_scalar(const std::string& text) {
 Result<json> yaml_to_json(const YAML::Node& node, const std::string& source) {
     switch (node.Type()) {
         case YAML::NodeType::Null:
-        case YAML::NodeType::Undefined: return json(nullptr);
+        case YAML::NodeType::Undefined:
+            return json(nullptr);
         case YAML::NodeType::Scalar:
             // "!" is the tag yaml-cpp gives quoted scalars; plain ones carry "?".
             if (node.Tag() == "!" || node.Tag() == "tag:yaml.org,2002:str")
@@ -123,8 +124,10 @@ bool is_port_name(std::string_view s) {
     if (s.find("--") != std::string_view::npos) return false;
     bool letter = false;
     for (char c : s) {
-        if (c >= 'a' && c <= 'z') letter = true;
-        else if (!(c >= '0' && c <= '9') && c != '-') return false;
+        if (c >= 'a' && c <= 'z')
+            letter = true;
+        else if (!(c >= '0' && c <= '9') && c != '-')
+            return false;
     }
     return letter;
 }
@@ -165,8 +168,7 @@ Result<IpBlock> parse_ip_block(const json& object, const std::string& field) {
             // Kubernetes: each except must be a strict subset of cidr, of the same family.
             if (except->address.family != block.cidr.address.family ||
                 except->length <= block.cidr.length || !block.cidr.contains(except->address))
-                return fail(at + ": " + except->str() + " is not inside cidr " +
-                            block.cidr.str());
+                return fail(at + ": " + except->str() + " is not inside cidr " + block.cidr.str());
             block.except.push_back(*except);
         }
     }
@@ -355,10 +357,14 @@ Result<LabelSelector> parse_selector(const json& object, const std::string& fiel
             req.key = *key;
             auto op = string_field(e.value("operator", json()), at + ".operator");
             if (!op) return std::unexpected(op.error());
-            if (*op == "In") req.op = SelectorOp::in;
-            else if (*op == "NotIn") req.op = SelectorOp::not_in;
-            else if (*op == "Exists") req.op = SelectorOp::exists;
-            else if (*op == "DoesNotExist") req.op = SelectorOp::does_not_exist;
+            if (*op == "In")
+                req.op = SelectorOp::in;
+            else if (*op == "NotIn")
+                req.op = SelectorOp::not_in;
+            else if (*op == "Exists")
+                req.op = SelectorOp::exists;
+            else if (*op == "DoesNotExist")
+                req.op = SelectorOp::does_not_exist;
             else
                 return fail(at + ".operator: unknown operator \"" + *op +
                             "\" (In, NotIn, Exists or DoesNotExist)");
@@ -400,8 +406,7 @@ Result<NetworkPolicy> parse_network_policy(const json& object) {
     }
     std::string who = "NetworkPolicy " + ns + "/" + (name.empty() ? "?" : name);
     auto bad = [&](const std::string& why) { return fail(who + ": " + why); };
-    if (kind != "NetworkPolicy")
-        return bad("kind: \"" + kind + "\" is not NetworkPolicy");
+    if (kind != "NetworkPolicy") return bad("kind: \"" + kind + "\" is not NetworkPolicy");
     if (api != "networking.k8s.io/v1")
         return bad("apiVersion: \"" + api + "\" is not networking.k8s.io/v1");
     if (name.empty()) return bad("metadata.name: required");
@@ -413,7 +418,8 @@ Result<NetworkPolicy> parse_network_policy(const json& object) {
             name_ok = false;
     if (!name_ok)
         return bad("metadata.name: must be a DNS subdomain (lowercase letters, digits, '-', '.')");
-    if (auto r = validate_namespace_name(ns); !r) return bad("metadata.namespace: " + r.error().message);
+    if (auto r = validate_namespace_name(ns); !r)
+        return bad("metadata.namespace: " + r.error().message);
 
     NetworkPolicy policy;
     policy.name = name;

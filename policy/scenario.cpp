@@ -24,6 +24,12 @@ Result<Labels> parse_labels(const json& object, const std::string& field) {
     return labels;
 }
 
+// An absent or empty (null) key reads as `fallback`: `policies:` with nothing after it is none.
+json field_or(const json& object, const char* key, json fallback) {
+    auto it = object.find(key);
+    return it == object.end() || it->is_null() ? fallback : *it;
+}
+
 std::string text_of(const json& value) {
     return value.is_string() ? value.get<std::string>() : value.is_null() ? "" : value.dump();
 }
@@ -94,14 +100,15 @@ Result<Scenario> parse_scenario(std::string_view text, const std::string& source
     auto docs = load_documents(text, source);
     if (!docs) return std::unexpected(docs.error());
     if (docs->size() != 1 || !(*docs)[0].is_object())
-        return fail(source + ": a scenario is one object (description, namespaces, pods, "
-                             "policies, probes)");
+        return fail(source +
+                    ": a scenario is one object (description, namespaces, pods, "
+                    "policies, probes)");
     const json& doc = (*docs)[0];
     auto bad = [&](const Error& e) { return fail(source + ": " + e.message); };
     Scenario scenario;
     scenario.description = text_of(doc.value("description", json()));
 
-    const json namespaces = doc.value("namespaces", json::object());
+    const json namespaces = field_or(doc, "namespaces", json::object());
     if (!namespaces.is_object()) return bad(Error{"namespaces: must be a map name -> labels"});
     for (const auto& [name, labels] : namespaces.items()) {
         if (auto r = validate_namespace_name(name); !r) return bad(r.error().wrap("namespaces"));
@@ -109,7 +116,7 @@ Result<Scenario> parse_scenario(std::string_view text, const std::string& source
         if (!parsed) return bad(parsed.error());
         scenario.cluster.namespaces[name] = *parsed;
     }
-    const json pods = doc.value("pods", json::array());
+    const json pods = field_or(doc, "pods", json::array());
     if (!pods.is_array()) return bad(Error{"pods: must be a list"});
     for (size_t i = 0; i < pods.size(); ++i) {
         auto pod = parse_pod(pods[i], "pods[" + std::to_string(i) + "]");
@@ -122,7 +129,7 @@ Result<Scenario> parse_scenario(std::string_view text, const std::string& source
                                  " already belongs to " + other->key()});
         scenario.cluster.pods.push_back(*pod);
     }
-    const json policies = doc.value("policies", json::array());
+    const json policies = field_or(doc, "policies", json::array());
     if (!policies.is_array()) return bad(Error{"policies: must be a list"});
     for (size_t i = 0; i < policies.size(); ++i) {
         auto policy = parse_network_policy(policies[i]);
@@ -130,7 +137,7 @@ Result<Scenario> parse_scenario(std::string_view text, const std::string& source
         scenario.cluster.policies.push_back(*policy);
         scenario.policy_objects.push_back(policies[i]);
     }
-    const json probes = doc.value("probes", json::array());
+    const json probes = field_or(doc, "probes", json::array());
     if (!probes.is_array()) return bad(Error{"probes: must be a list"});
     for (size_t i = 0; i < probes.size(); ++i) {
         auto probe = parse_probe(probes[i], "probes[" + std::to_string(i) + "]");
