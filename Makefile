@@ -3,7 +3,7 @@ BUILD ?= build
 JOBS ?= 2
 CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPODNET_WERROR=ON
 
-.PHONY: all deps build demo test unit integration bench format lint clean
+.PHONY: all deps build demo demo-pod test unit integration bench format lint clean
 
 all: build
 
@@ -14,8 +14,13 @@ build: deps
 	cmake -S . -B $(BUILD) $(CMAKE_FLAGS) >/dev/null
 	cmake --build $(BUILD) -j $(JOBS)
 
+# The seed's NetworkPolicy demo (nginx, default-deny, access=true).
 demo: build
-	./scripts/demo $(BUILD)/bin
+	./examples/netpol-demo/run.sh $(BUILD)/bin
+
+# One pod, two containers meeting on localhost, a host port.
+demo-pod: build
+	./examples/pod-demo/run.sh $(BUILD)/bin
 
 test: build
 	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS)

@@ -27,3 +27,36 @@ TEST_CASE("examples/crun-join: crun runs a busybox container inside a podnet san
     CHECK(r.out.find("served inside the pod") != std::string::npos);
     CHECK(leftovers(root).empty());
 }
+
+namespace {
+
+// The demo's lines "=> CLIENT reached nginx" / "could not reach", in order.
+std::vector<std::string> verdict_lines(const std::string& out) {
+    std::vector<std::string> lines;
+    size_t at = 0;
+    while ((at = out.find("=> ", at)) != std::string::npos) {
+        size_t end = out.find('\n', at);
+        lines.push_back(out.substr(at + 3, end - at - 3));
+        at = end;
+    }
+    return lines;
+}
+
+}  // namespace
+
+TEST_CASE("examples/netpol-demo (make demo): the seed's transcript, verdict by verdict") {
+    auto r = run_command({source_dir() + "/examples/netpol-demo/run.sh", bin_dir()}, {}, 60000);
+    REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+    std::vector<std::string> expected = {
+        "busybox reached nginx",                                                  // no policy
+        "busybox could not reach nginx", "busybox-access could not reach nginx",  // default deny
+        "busybox could not reach nginx", "busybox-access reached nginx"};         // access-nginx
+    CHECK(verdict_lines(r.out) == expected);
+    CHECK(r.out.find("netpol-demo: done") != std::string::npos);
+}
+
+TEST_CASE("examples/pod-demo (make demo-pod) runs to the end") {
+    auto r = run_command({source_dir() + "/examples/pod-demo/run.sh", bin_dir()}, {}, 60000);
+    REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+    CHECK(r.out.find("hello from the pod's web server") != std::string::npos);
+}

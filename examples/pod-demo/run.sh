@@ -1,5 +1,5 @@
 #!/bin/sh
-# make demo: a pod with two containers talking over localhost, shown step by step.
+# make demo-pod: a pod with two containers talking over localhost, shown step by step.
 #
 # It runs in network, mount and PID namespaces of its own, with state under a temporary root,
 # so it leaves nothing on this machine: no pins, no processes, no files.
