@@ -136,11 +136,11 @@ std::vector<Span> block_spans(const IpBlock& block) {
 
 // One peer of a rule, expanded for addresses of one family.
 struct PeerItem {
-    enum Kind { any, pod, span } kind = any;
-    const Pod* peer_pod = nullptr;   // kind pod
-    IpAddress address;               // kind pod
-    Span addresses;                  // kind span
-    const IpBlock* block = nullptr;  // kind span: its ipBlock (for named ports in egress)
+    enum Kind { any, pod, span } kind = any;  // pod: one address (a pod's, or a /32 block)
+    const Pod* peer_pod = nullptr;            // kind pod: the pod holding it, if any
+    IpAddress address;                        // kind pod
+    Span addresses;                           // kind span
+    const IpBlock* block = nullptr;           // kind span: its ipBlock (for named ports in egress)
 };
 
 std::vector<PeerItem> expand_peers(const Cluster& cluster, const NetworkPolicy& policy,
@@ -153,8 +153,14 @@ std::vector<PeerItem> expand_peers(const Cluster& cluster, const NetworkPolicy& 
     for (const auto& peer : rule.peers) {
         if (peer.ip_block) {
             if (peer.ip_block->cidr.address.family != family) continue;
-            for (const auto& s : block_spans(*peer.ip_block))
-                out.push_back({PeerItem::span, nullptr, {}, s, &*peer.ip_block});
+            for (const auto& s : block_spans(*peer.ip_block)) {
+                if (s.lo == s.hi) {  // one address (a /32, /128): exact, into the hash sets
+                    IpAddress a = from_number(s.lo, family);
+                    out.push_back({PeerItem::pod, cluster.find_pod_by_ip(a), a, {}, nullptr});
+                } else {
+                    out.push_back({PeerItem::span, nullptr, {}, s, &*peer.ip_block});
+                }
+            }
             continue;
         }
         for (const auto& q : cluster.pods)
@@ -229,8 +235,8 @@ void named_port_peers(const Cluster& cluster, const PeerItem& peer, int family,
         if (auto n = q.resolve_port(name, p)) out.peer_port(a, p, *n);
     };
     if (peer.kind == PeerItem::pod) {
-        visit(*peer.peer_pod, peer.address);
-        return;
+        if (peer.peer_pod != nullptr) visit(*peer.peer_pod, peer.address);
+        return;  // an external address has no named ports
     }
     for (const auto& q : cluster.pods)
         for (const auto& a : q.ips) {
@@ -361,25 +367,27 @@ size_t Elements::size() const {
     return n;
 }
 
-Elements compile(const Cluster& cluster) {
-    Elements out;
-    for (const auto& pod : cluster.pods) {
-        for (const auto& address : pod.ips) {
-            for (bool ingress : {true, false}) {
-                Collector collector(out, ingress, address);
-                bool isolated = false;
-                for (const auto& policy : cluster.policies) {
-                    if (!(ingress ? policy.affects_ingress : policy.affects_egress) ||
-                        !selects(policy, pod))
-                        continue;
-                    isolated = true;
-                    for (const auto& rule : ingress ? policy.ingress : policy.egress)
-                        compile_rule(cluster, policy, rule, pod, address, ingress, collector);
-                }
-                if (isolated) collector.finish();
+void compile_pod(const Cluster& cluster, const Pod& pod, Elements& out) {
+    for (const auto& address : pod.ips) {
+        for (bool ingress : {true, false}) {
+            Collector collector(out, ingress, address);
+            bool isolated = false;
+            for (const auto& policy : cluster.policies) {
+                if (!(ingress ? policy.affects_ingress : policy.affects_egress) ||
+                    !selects(policy, pod))
+                    continue;
+                isolated = true;
+                for (const auto& rule : ingress ? policy.ingress : policy.egress)
+                    compile_rule(cluster, policy, rule, pod, address, ingress, collector);
             }
+            if (isolated) collector.finish();
         }
     }
+}
+
+Elements compile(const Cluster& cluster) {
+    Elements out;
+    for (const auto& pod : cluster.pods) compile_pod(cluster, pod, out);
     return out;
 }
 

@@ -39,6 +39,10 @@ struct Elements {
 // `cluster.pods` are the pods whose traffic this node enforces (its sandboxes); peers are looked
 // up among the same pods.
 [[nodiscard]] Elements compile(const Cluster& cluster);
+// The elements keyed by one pod's addresses (its own isolation and allows), added to `out`.
+// compile() is the union of these over the pods; every element begins with its pod's address,
+// so pods' elements never collide.
+void compile_pod(const Cluster& cluster, const Pod& pod, Elements& out);
 
 // The table, its sets and chains. Idempotent: sets are only added (their elements survive), the
 // chains are flushed and refilled in the same transaction.

@@ -53,7 +53,10 @@ Result<void> PolicyStore::remove_policy(const std::string& ns, const std::string
     std::string path = policy_path(ns, name);
     if (!path_exists(path)) return fail("no NetworkPolicy " + ns + "/" + name);
     if (auto r = remove_file(path); !r) return r;
-    (void)remove_dir(dir_ + "/policies/" + ns);  // fails while other policies remain: fine
+    // Each fails while something remains, which is fine; with none left the store is empty()
+    // again, and podnet stops even looking.
+    (void)remove_dir(dir_ + "/policies/" + ns);
+    (void)remove_dir(dir_ + "/policies");
     return {};
 }
 

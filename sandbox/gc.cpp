@@ -112,10 +112,7 @@ Result<GcReport> Runtime::gc() {
     }
     // Policy elements of sandboxes that are gone, or a table left half-written by a crash:
     // rewrite every set from the stored policies and the running sandboxes.
-    if (auto records = running_records(store); !records)
-        report.errors.push_back(records.error().message);
-    else if (auto r = sync_policy(config_, *records, /*full=*/true); !r)
-        report.errors.push_back(r.error().message);
+    if (auto r = policy_->reload(store); !r) report.errors.push_back(r.error().message);
     return report;
 }
 

@@ -18,13 +18,6 @@ policy::PolicyStore policy_store(const Config& config) {
     return policy::PolicyStore(config.state_root + "/policy");
 }
 
-// Re-enforce after a change to policies or namespaces, under the caller's lock.
-Result<void> resync(const Config& config, const SandboxStore& store) {
-    auto records = running_records(store);
-    if (!records) return std::unexpected(records.error());
-    return sync_policy(config, *records);
-}
-
 PolicyInfo policy_info(const policy::StoredPolicy& stored) {
     const auto& p = stored.policy;
     PolicyInfo info;
@@ -57,7 +50,8 @@ Result<policy::Endpoint> find_endpoint(const policy::Cluster& cluster,
 
 }  // namespace
 
-Result<std::vector<PolicyApplied>> Runtime::apply_policies(const std::vector<PolicySource>& sources) {
+Result<std::vector<PolicyApplied>> Runtime::apply_policies(
+    const std::vector<PolicySource>& sources) {
     // Everything parsed and validated before anything is stored.
     std::vector<std::pair<policy::NetworkPolicy, nlohmann::json>> parsed;
     for (const auto& src : sources) {
@@ -80,14 +74,17 @@ Result<std::vector<PolicyApplied>> Runtime::apply_policies(const std::vector<Pol
     if (!lock) return std::unexpected(lock.error());
     auto policies = policy_store(config_);
     std::vector<PolicyApplied> out;
+    std::vector<policy::NetworkPolicy> upserted;
     for (auto& [p, object] : parsed) {
         // Stored as Kubernetes would echo it: the namespace filled in.
         object["metadata"]["namespace"] = p.ns;
         auto action = policies.save_policy(p, object);
         if (!action) return std::unexpected(action.error());
         out.push_back({p.key(), *action});
+        if (*action != "unchanged") upserted.push_back(p);
     }
-    if (auto r = resync(config_, store); !r) return std::unexpected(r.error());
+    if (auto r = policy_->policies_changed(store, upserted, {}); !r)
+        return std::unexpected(r.error());
     return out;
 }
 
@@ -97,7 +94,7 @@ Result<void> Runtime::remove_policy(std::string_view ns, std::string_view name) 
     if (!lock) return std::unexpected(lock.error());
     if (auto r = policy_store(config_).remove_policy(std::string(ns), std::string(name)); !r)
         return r;
-    return resync(config_, store);
+    return policy_->policies_changed(store, {}, {std::string(ns) + "/" + std::string(name)});
 }
 
 Result<std::vector<PolicyInfo>> Runtime::list_policies(std::string_view ns) const {
@@ -130,7 +127,8 @@ Result<NamespaceInfo> Runtime::label_namespace(std::string_view ns, const Labels
     for (const auto& key : remove) labels.erase(key);
     NamespaceInfo info{std::string(ns), labels, 0, 0};
     if (auto r = policies.save_namespaces(*namespaces); !r) return std::unexpected(r.error());
-    if (auto r = resync(config_, store); !r) return std::unexpected(r.error());
+    if (auto r = policy_->namespace_changed(store, std::string(ns)); !r)
+        return std::unexpected(r.error());
     return info;
 }
 
@@ -182,8 +180,8 @@ Result<PolicyExplanation> Runtime::explain_policy(std::string_view from, std::st
     auto number = policy::resolve_probe_port(*dst, port_text, *proto);
     if (!number) return std::unexpected(number.error());
     auto verdict = policy::evaluate(*cluster, *src, *dst, *number, *proto);
-    return PolicyExplanation{src->str(), dst->str(),     *number, protocol,
-                             verdict.allowed, verdict.reason};
+    return PolicyExplanation{src->str(), dst->str(),      *number,
+                             protocol,   verdict.allowed, verdict.reason};
 }
 
 }  // namespace podnet

@@ -3,6 +3,7 @@
 #include <charconv>
 
 #include "common/fs.hpp"
+#include "common/process.hpp"
 #include "netns/sysctl.hpp"
 #include "nft/nft.hpp"
 #include "policy/compile.hpp"
@@ -16,24 +17,42 @@ std::string policy_dir(const Config& config) {
     return config.state_root + "/policy";
 }
 
-// What the kernel holds, as last written by podnet. Volatile like the kernel state itself.
-std::string applied_path(const Config& config) {
-    return config.run_root + "/policy-applied.json";
+// Renewed by every change to the kernel's policy sets: a process whose engine remembers the
+// current token is in step with the kernel. Present while the table is installed. Volatile,
+// like the kernel state itself.
+std::string token_path(const Config& config) {
+    return config.run_root + "/policy-token";
 }
 
 // Pods on one bridge talk through it without being routed; the forward hook sees those frames
 // only with br_netfilter's bridge-nf-call-iptables (per network namespace since Linux 5.3).
 Result<void> enable_bridge_netfilter() {
     if (!path_exists("/proc/sys/net/bridge"))
-        return fail("NetworkPolicy between pods on one bridge needs br_netfilter "
-                    "(modprobe br_netfilter)");
-    for (const char* key : {"net.bridge.bridge-nf-call-iptables", "net.bridge.bridge-nf-call-ip6tables"})
+        return fail(
+            "NetworkPolicy between pods on one bridge needs br_netfilter "
+            "(modprobe br_netfilter)");
+    for (const char* key :
+         {"net.bridge.bridge-nf-call-iptables", "net.bridge.bridge-nf-call-ip6tables"})
         if (auto r = write_sysctl(key, "1"); !r) return r;
     return {};
 }
 
 std::string strip_prefix_length(const std::string& cidr) {
     return cidr.substr(0, cidr.find('/'));
+}
+
+policy::Pod pod_of(const SandboxRecord& record) {
+    policy::Pod pod;
+    pod.ns = record.k8s_namespace;
+    pod.name = record.name;
+    pod.labels = record.labels;
+    for (const auto& att : record.attachments)
+        for (const auto* cidr : {&att.ipv4, &att.ipv6})
+            if (!cidr->empty())
+                if (auto ip = parse_ip(strip_prefix_length(*cidr))) pod.ips.push_back(*ip);
+    for (const auto& text : record.named_ports)
+        if (auto port = parse_named_port(text)) pod.ports.push_back(*port);
+    return pod;
 }
 
 }  // namespace
@@ -63,8 +82,10 @@ Result<policy::NamedPort> parse_named_port(std::string_view text) {
     bool name_ok = port.name.size() <= 15;
     bool letter = false;
     for (char c : port.name) {
-        if (c >= 'a' && c <= 'z') letter = true;
-        else if (!(c >= '0' && c <= '9') && c != '-') name_ok = false;
+        if (c >= 'a' && c <= 'z')
+            letter = true;
+        else if (!(c >= '0' && c <= '9') && c != '-')
+            name_ok = false;
     }
     if (!name_ok || !letter)
         return fail(context + "a port name is at most 15 of a-z, 0-9 and '-', with a letter");
@@ -108,60 +129,96 @@ Result<policy::Cluster> node_cluster(const Config& config,
     auto policies = store.load_policies();
     if (!policies) return std::unexpected(policies.error());
     for (auto& stored : *policies) cluster.policies.push_back(std::move(stored.policy));
-    for (const auto& record : records) {
-        policy::Pod pod;
-        pod.ns = record.k8s_namespace;
-        pod.name = record.name;
-        pod.labels = record.labels;
-        for (const auto& att : record.attachments)
-            for (const auto* cidr : {&att.ipv4, &att.ipv6})
-                if (!cidr->empty())
-                    if (auto ip = parse_ip(strip_prefix_length(*cidr))) pod.ips.push_back(*ip);
-        for (const auto& text : record.named_ports)
-            if (auto port = parse_named_port(text)) pod.ports.push_back(*port);
-        cluster.pods.push_back(std::move(pod));
-    }
+    for (const auto& record : records) cluster.pods.push_back(pod_of(record));
     return cluster;
 }
 
-Result<void> sync_policy(const Config& config, const std::vector<SandboxRecord>& records,
-                         bool full) {
-    policy::PolicyStore store(policy_dir(config));
-    std::string applied_file = applied_path(config);
-    bool was_applied = path_exists(applied_file);
-    if (store.empty() && !was_applied) return {};  // never used: not even a table
-    auto cluster = node_cluster(config, records);
-    if (!cluster) return wrap(cluster.error(), "NetworkPolicy");
+bool PolicyEnforcer::in_step() const {
+    if (!engine_) return false;
+    auto text = read_file(token_path(config_));
+    return text && *text == token_;
+}
+
+Result<void> PolicyEnforcer::commit(const std::string& script) {
     auto nft = NftContext::shared();
     if (!nft) return wrap(nft.error(), "NetworkPolicy");
+    if (auto r = (*nft)->run(script); !r) return wrap(r.error(), "NetworkPolicy: program nftables");
+    token_ = random_hex(16);
+    return write_file_atomic(token_path(config_), token_);
+}
 
-    if (cluster->policies.empty()) {
-        // Nothing to enforce: no table at all, as before the first policy.
-        if (!was_applied) return {};
-        if (auto r = (*nft)->run(policy::remove_table_script()); !r)
-            return wrap(r.error(), "NetworkPolicy: remove table inet podnet_policy");
-        return remove_file(applied_file);
-    }
+Result<void> PolicyEnforcer::remove_table() {
+    engine_.reset();
+    if (!path_exists(token_path(config_))) return {};
+    auto nft = NftContext::shared();
+    if (!nft) return wrap(nft.error(), "NetworkPolicy");
+    if (auto r = (*nft)->run(policy::remove_table_script()); !r)
+        return wrap(r.error(), "NetworkPolicy: remove table inet podnet_policy");
+    return remove_file(token_path(config_));
+}
 
-    policy::Elements desired = policy::compile(*cluster);
-    std::optional<policy::Elements> applied;
-    if (was_applied && !full) {
-        if (auto text = read_file(applied_file))
-            if (auto parsed = policy::elements_from_json(*text)) applied = std::move(*parsed);
+Result<void> PolicyEnforcer::reload(const SandboxStore& store) {
+    engine_.reset();
+    policy::PolicyStore policies(policy_dir(config_));
+    bool installed = path_exists(token_path(config_));
+    if (policies.empty() && !installed) return {};  // never used: not even a table
+    auto stored = policies.load_policies();
+    if (!stored) return wrap(stored.error(), "NetworkPolicy");
+    if (stored->empty()) return remove_table();  // nothing to enforce, as before the first
+    auto records = running_records(store);
+    if (!records) return std::unexpected(records.error());
+    auto cluster = node_cluster(config_, *records);
+    if (!cluster) return wrap(cluster.error(), "NetworkPolicy");
+    policy::PolicyEngine engine;
+    engine.reset(std::move(*cluster));
+    (void)engine.take_update_script();  // the full rewrite below replaces it
+    if (auto r = enable_bridge_netfilter(); !r) return wrap(r.error(), "NetworkPolicy");
+    // One transaction: the table made or refreshed, every set flushed and refilled.
+    if (auto r = commit(policy::policy_base_script() + policy::full_sync_script(engine.elements()));
+        !r)
+        return r;
+    engine_ = std::move(engine);
+    return {};
+}
+
+template <class F>
+Result<void> PolicyEnforcer::update(const SandboxStore& store, F&& change) {
+    if (!in_step()) return reload(store);
+    change(*engine_);
+    if (engine_->cluster().policies.empty()) return remove_table();
+    std::string script = engine_->take_update_script();
+    if (script.empty()) return {};
+    if (auto r = commit(script); !r) {
+        // The kernel is not what the engine believed (someone edited the table): rewrite it.
+        return reload(store);
     }
-    Result<void> done;
-    if (applied) {
-        if (*applied == desired) return {};
-        done = (*nft)->run(policy::update_script(*applied, desired));
-    }
-    // First use, a forced resync, or a difference that no longer fits the kernel (podnet
-    // died between nft and writing the file, or someone removed the table): rewrite it all.
-    if (!applied || !done) {
-        if (auto r = enable_bridge_netfilter(); !r) return wrap(r.error(), "NetworkPolicy");
-        done = (*nft)->run(policy::policy_base_script() + policy::full_sync_script(desired));
-    }
-    if (!done) return wrap(done.error(), "NetworkPolicy: program nftables");
-    return write_file_atomic(applied_file, policy::elements_to_json(desired));
+    return {};
+}
+
+Result<void> PolicyEnforcer::pod_changed(const SandboxStore& store, const SandboxRecord& record) {
+    return update(store, [&](policy::PolicyEngine& e) { e.upsert_pod(pod_of(record)); });
+}
+
+Result<void> PolicyEnforcer::pod_removed(const SandboxStore& store, const SandboxRecord& record) {
+    return update(store, [&](policy::PolicyEngine& e) {
+        e.remove_pod(record.k8s_namespace + "/" + record.name);
+    });
+}
+
+Result<void> PolicyEnforcer::policies_changed(const SandboxStore& store,
+                                              const std::vector<policy::NetworkPolicy>& upserted,
+                                              const std::vector<std::string>& removed) {
+    return update(store, [&](policy::PolicyEngine& e) {
+        for (const auto& p : upserted) e.upsert_policy(p);
+        for (const auto& key : removed) e.remove_policy(key);
+    });
+}
+
+Result<void> PolicyEnforcer::namespace_changed(const SandboxStore& store, const std::string& ns) {
+    auto namespaces = policy::PolicyStore(policy_dir(config_)).load_namespaces();
+    if (!namespaces) return std::unexpected(namespaces.error());
+    Labels labels = (*namespaces)[ns];
+    return update(store, [&](policy::PolicyEngine& e) { e.set_namespace_labels(ns, labels); });
 }
 
 }  // namespace podnet

@@ -12,6 +12,7 @@
 
 #include "common/config.hpp"
 #include "common/result.hpp"
+#include "policy/engine.hpp"
 #include "policy/model.hpp"
 #include "sandbox/record.hpp"
 #include "sandbox/store.hpp"
@@ -33,10 +34,37 @@ namespace podnet {
 [[nodiscard]] Result<policy::Cluster> node_cluster(const Config& config,
                                                    const std::vector<SandboxRecord>& records);
 
-// Brings nftables in line with the stored policies for `records`. Costs nothing when no policy
-// was ever stored. `full` rewrites every set (gc) instead of applying the difference.
-[[nodiscard]] Result<void> sync_policy(const Config& config,
-                                       const std::vector<SandboxRecord>& records,
-                                       bool full = false);
+// Keeps nftables in line with the stored policies and the running sandboxes. It holds a
+// PolicyEngine in step with the kernel, so a change in a long-lived process (an embedder, a CRI
+// runtime) costs only what it affects. A token under the run root, renewed by every update,
+// tells whether another process changed things since; then (and on first use, as in every
+// `podnet` command) everything is reloaded and the sets are rewritten in one transaction.
+// Nothing is done, not even a table, while no policy exists. Callers hold the run root's lock.
+class PolicyEnforcer {
+  public:
+    explicit PolicyEnforcer(Config config) : config_(std::move(config)) {}
+
+    // A sandbox was created (or changed) / removed. `record` as it is now.
+    [[nodiscard]] Result<void> pod_changed(const SandboxStore& store, const SandboxRecord& record);
+    [[nodiscard]] Result<void> pod_removed(const SandboxStore& store, const SandboxRecord& record);
+    // Policies or namespace labels changed on disk.
+    [[nodiscard]] Result<void> policies_changed(const SandboxStore& store,
+                                                const std::vector<policy::NetworkPolicy>& upserted,
+                                                const std::vector<std::string>& removed);
+    [[nodiscard]] Result<void> namespace_changed(const SandboxStore& store, const std::string& ns);
+    // Everything reloaded and every set rewritten (gc, or when the engine is not in step).
+    [[nodiscard]] Result<void> reload(const SandboxStore& store);
+
+  private:
+    template <class F>
+    Result<void> update(const SandboxStore& store, F&& change);
+    [[nodiscard]] bool in_step() const;
+    [[nodiscard]] Result<void> commit(const std::string& script);
+    [[nodiscard]] Result<void> remove_table();
+
+    Config config_;
+    std::optional<policy::PolicyEngine> engine_;
+    std::string token_;
+};
 
 }  // namespace podnet

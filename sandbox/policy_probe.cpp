@@ -123,8 +123,7 @@ class Server {
                     socklen_t len = sizeof from;
                     ssize_t got = ::recvfrom(fd, buf, sizeof buf, 0,
                                              reinterpret_cast<sockaddr*>(&from), &len);
-                    if (got >= 0)
-                        ::sendto(fd, "ok", 2, 0, reinterpret_cast<sockaddr*>(&from), len);
+                    if (got >= 0) ::sendto(fd, "ok", 2, 0, reinterpret_cast<sockaddr*>(&from), len);
                 }
             }
         }
@@ -147,8 +146,8 @@ ProbeObservation connect_once(const IpAddress& to, uint16_t port, Protocol proto
                               int timeout_ms) {
     ProbeObservation out;
     bool tcp = protocol == Protocol::tcp;
-    UniqueFd fd(::socket(AF_INET, (tcp ? SOCK_STREAM : SOCK_DGRAM) | SOCK_CLOEXEC | SOCK_NONBLOCK,
-                         0));
+    UniqueFd fd(
+        ::socket(AF_INET, (tcp ? SOCK_STREAM : SOCK_DGRAM) | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
     if (!fd) {
         out.connected = false;
         out.detail = std::string("socket: ") + std::strerror(errno);
@@ -241,8 +240,10 @@ Result<ExternalHost> make_external(const IpAddress& address, int index) {
             return;
         }
         int fd = ::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
-        if (fd < 0) made.set_value(fail_errno("open netns", errno));
-        else made.set_value(UniqueFd(fd));
+        if (fd < 0)
+            made.set_value(fail_errno("open netns", errno));
+        else
+            made.set_value(UniqueFd(fd));
     }).join();
     auto fd = made.get_future().get();
     if (!fd) return wrap(fd.error(), "external host " + address.str());
@@ -304,8 +305,8 @@ Result<std::vector<ProbeObservation>> probe_scenario(
     auto subnet = pod_subnet(pod_addresses);
     if (!subnet) return wrap(subnet.error(), "probe");
 
-    NetworkRequest network{"probe", {subnet->first.str()}, subnet->second.str(), "pnprobe0",
-                           0, false};
+    NetworkRequest network{"probe", {subnet->first.str()}, subnet->second.str(), "pnprobe0", 0,
+                           false};
     if (auto r = runtime.create_network(network); !r) return wrap(r.error(), "probe");
     for (const auto& [ns, labels] : cluster.namespaces)
         if (auto r = runtime.label_namespace(ns, labels, {}); !r) return wrap(r.error(), "probe");
@@ -361,8 +362,8 @@ Result<std::vector<ProbeObservation>> probe_scenario(
     // The policies last, in one apply, as a user would after the pods exist.
     std::vector<PolicySource> sources;
     for (size_t i = 0; i < scenario.policy_objects.size(); ++i)
-        sources.push_back({scenario.policy_objects[i].dump(),
-                           "scenario policies[" + std::to_string(i) + "]"});
+        sources.push_back(
+            {scenario.policy_objects[i].dump(), "scenario policies[" + std::to_string(i) + "]"});
     if (!sources.empty())
         if (auto r = runtime.apply_policies(sources); !r) return wrap(r.error(), "probe");
 

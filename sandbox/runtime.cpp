@@ -82,7 +82,8 @@ void release_all_networks(const Config& config, SandboxRecord& record, std::vect
 
 Runtime::Runtime(Config config)
     : config_(std::move(config)),
-      pause_binary_(config_.pause_binary.empty() ? default_pause_binary() : config_.pause_binary) {}
+      pause_binary_(config_.pause_binary.empty() ? default_pause_binary() : config_.pause_binary),
+      policy_(std::make_shared<PolicyEnforcer>(config_)) {}
 
 Result<Runtime> Runtime::open(Config config) {
     if (::geteuid() != 0) return fail("podnet needs root (namespaces and mounts)");
@@ -181,14 +182,13 @@ Result<SandboxInfo> Runtime::create_sandbox(const SandboxSpec& spec) {
         fault_point("create.network-attached");
     }
 
+    if (auto r = store.save(record); !r) return wrap(r.error(), "create sandbox " + record.name);
+    rollback.push([&] { (void)store.remove_record(id); });
+    fault_point("create.saved");
     // The pod's processes start only after this returns, so nothing it serves or sends can slip
     // through before its policy is in place.
-    auto records = running_records(store, &record);
-    if (!records) return wrap(records.error(), "create sandbox " + record.name);
-    if (auto r = sync_policy(config_, *records); !r)
+    if (auto r = policy_->pod_changed(store, record); !r)
         return wrap(r.error(), "create sandbox " + record.name);
-    if (auto r = store.save(record); !r) return wrap(r.error(), "create sandbox " + record.name);
-    fault_point("create.saved");
     rollback.commit();
     return sandbox_info(store, record);
 }
@@ -232,10 +232,7 @@ Result<void> Runtime::stop_sandbox(std::string_view ref, std::chrono::seconds ti
     unpin_all(store, record.id, errors);
     record.phase = SandboxPhase::stopped;
     if (auto r = store.save(record); !r) errors.push_back(r.error());
-    if (auto records = running_records(store); !records)
-        errors.push_back(records.error());
-    else if (auto r = sync_policy(config_, *records); !r)
-        errors.push_back(r.error());
+    if (auto r = policy_->pod_removed(store, record); !r) errors.push_back(r.error());
     if (!errors.empty()) return std::unexpected(join_errors("stop sandbox " + record.name, errors));
     return {};
 }
@@ -264,10 +261,7 @@ Result<void> Runtime::remove_sandbox(std::string_view ref, bool force) {
     if (errors.empty()) {
         release_all_networks(config_, *record, errors);
         forget_sandbox(store, *id, record->name, errors);
-        if (auto records = running_records(store, nullptr, *id); !records)
-            errors.push_back(records.error());
-        else if (auto r = sync_policy(config_, *records); !r)
-            errors.push_back(r.error());
+        if (auto r = policy_->pod_removed(store, *record); !r) errors.push_back(r.error());
     }
     if (!errors.empty())
         return std::unexpected(join_errors("remove sandbox " + record->name, errors));

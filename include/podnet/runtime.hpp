@@ -15,6 +15,7 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -218,6 +219,8 @@ class Runtime {
     explicit Runtime(Config config);
     Config config_;
     std::string pause_binary_;
+    // NetworkPolicy state kept in step with the kernel between calls (sandbox/policy_enforcement).
+    std::shared_ptr<class PolicyEnforcer> policy_;
 };
 
 }  // namespace podnet

@@ -22,6 +22,8 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "common/config.hpp"
+#include "podnet/runtime.hpp"
 #include "tests/support/command.hpp"
 #include "tests/support/world.hpp"
 
@@ -70,8 +72,8 @@ void apply_policy(const std::string& root, const std::string& path) {
 // One TCP request from inside `pod` (pn-probe get): the reply, or "" when refused/timed out.
 std::string get_from(const std::string& root, const std::string& pod, const std::string& ip,
                      int port, const char* proto = "tcp") {
-    auto r = run_podnet(root, {"run", pod, "--", probe(), "get", proto, ip,
-                               std::to_string(port), "500"});
+    auto r = run_podnet(root,
+                        {"run", pod, "--", probe(), "get", proto, ip, std::to_string(port), "500"});
     return r.exit_code == 0 ? trim(r.out) : "";
 }
 
@@ -117,7 +119,8 @@ TEST_CASE("the scenario corpus: eval meets every expectation, the kernel agrees 
             {bin_dir() + "/podnet", "policy", "probe", "--scenario", file, "--json"}, {}, 60000);
         CHECK_MESSAGE(probe.exit_code == 0, (probe.out + probe.err));
         if (probe.exit_code != 0) continue;
-        for (const auto& p : json::parse(probe.out)["probes"]) {
+        json doc = json::parse(probe.out);
+        for (const auto& p : doc["probes"]) {
             if (p.contains("skipped")) {
                 CHECK(p["protocol"] == "SCTP");
                 ++skipped;
@@ -160,8 +163,8 @@ probes:
 TEST_CASE("the seed's demo through the CLI: default deny, access=true, namespaces, rm, gc") {
     std::string root = make_temp_dir("pn-pol");
     std::string dir = make_temp_dir("pn-pol-files");
-    create(root, {"--name", "web", "--namespace", "demo", "--label", "run=nginx",
-                  "--named-port", "http=80/tcp"});
+    create(root, {"--name", "web", "--namespace", "demo", "--label", "run=nginx", "--named-port",
+                  "http=80/tcp"});
     create(root, {"--name", "good", "--namespace", "demo", "--label", "access=true"});
     create(root, {"--name", "bad", "--namespace", "demo"});
     create(root, {"--name", "far", "--namespace", "other", "--label", "access=true"});
@@ -169,7 +172,7 @@ TEST_CASE("the seed's demo through the CLI: default deny, access=true, namespace
     auto served = run_podnet(root, {"run", "web", "-d", "--", probe(), "serve", "0.0.0.0", "80"});
     REQUIRE_MESSAGE(served.exit_code == 0, served.err);
 
-    CHECK(reaches(root, "bad", web, 80));  // no policy: everything flows
+    CHECK(reaches(root, "bad", web, 80));                           // no policy: everything flows
     CHECK(sh("nft list table inet podnet_policy").exit_code != 0);  // and no table exists
 
     write(dir + "/deny.yaml", deny_all_demo);
@@ -229,7 +232,8 @@ TEST_CASE("bad policy input: one line naming the field, non-zero, nothing change
     std::string root = make_temp_dir("pn-pol");
     std::string dir = make_temp_dir("pn-pol-files");
     write(dir + "/good.yaml", deny_all_demo);
-    write(dir + "/bad.yaml", std::string(deny_all_demo) + "---\n" + R"(apiVersion: networking.k8s.io/v1
+    write(dir + "/bad.yaml",
+          std::string(deny_all_demo) + "---\n" + R"(apiVersion: networking.k8s.io/v1
 kind: NetworkPolicy
 metadata: {name: broken, namespace: demo}
 spec:
@@ -307,9 +311,9 @@ TEST_CASE("live updates: no connection both old and new policy deny gets through
     std::string srv = pod_ip(root, "srv");
     // An echo server on 80, 81 and 82 (socat from Debian, forking per connection).
     for (int port : {80, 81, 82}) {
-        auto r = run_podnet(root, {"run", "srv", "-d", "--", "/usr/bin/socat",
-                                   "TCP-LISTEN:" + std::to_string(port) + ",fork,reuseaddr",
-                                   "EXEC:/bin/cat"});
+        auto r = run_podnet(
+            root, {"run", "srv", "-d", "--", "/usr/bin/socat",
+                   "TCP-LISTEN:" + std::to_string(port) + ",fork,reuseaddr", "EXEC:/bin/cat"});
         REQUIRE_MESSAGE(r.exit_code == 0, r.err);
     }
     int cli_ns = open_netns(inspect(root, "cli")["namespaces"]["net"]);
@@ -339,7 +343,7 @@ metadata: {name: allow, namespace: live}
 spec:
   podSelector: {matchLabels: {role: srv}}
   ingress: [{from: [{podSelector: {matchLabels: {role: cli}}}], ports: )" +
-                                        ports + "}]\n");
+                                       ports + "}]\n");
         apply_policy(root, dir + "/allow.yaml");
     };
     apply_policy(root, dir + "/deny.yaml");
@@ -353,8 +357,10 @@ spec:
                 int fd = tcp_connect_here(srv, port, 100);
                 ++attempts;
                 if (fd < 0) continue;
-                if (port == 82) ++leaked;
-                else ++opened80;
+                if (port == 82)
+                    ++leaked;
+                else
+                    ++opened80;
                 ::close(fd);
             }
         }
@@ -377,8 +383,8 @@ spec:
     for (int round = 0; round < 8; ++round) {
         allow("[{port: 80}]");
         allow("[{port: 80, endPort: 81}]");  // changed in place
-        create(root, {"--name", "x" + std::to_string(round), "--namespace", "live",
-                      "--label", "role=cli"});
+        create(root, {"--name", "x" + std::to_string(round), "--namespace", "live", "--label",
+                      "role=cli"});
         auto r = run_podnet(root, {"policy", "rm", "allow", "-n", "live"});
         REQUIRE_MESSAGE(r.exit_code == 0, r.err);
         REQUIRE(run_podnet(root, {"sandbox", "rm", "-f", "x" + std::to_string(round)}).exit_code ==
@@ -397,5 +403,69 @@ spec:
     ::close(cli_ns);
     for (const char* name : {"srv", "cli"})
         CHECK(run_podnet(root, {"sandbox", "rm", "-f", name}).exit_code == 0);
+    CHECK(leftovers(root).empty());
+}
+
+namespace {
+
+// The table's set elements as nft prints them, set by set (names and elements sorted).
+std::map<std::string, std::vector<std::string>> kernel_sets() {
+    std::map<std::string, std::vector<std::string>> out;
+    auto r = sh("nft -j list table inet podnet_policy");
+    REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+    json doc = json::parse(r.out);
+    for (const auto& item : doc["nftables"]) {
+        if (!item.contains("set")) continue;
+        auto& elements = out[item["set"]["name"].get<std::string>()];
+        if (item["set"].contains("elem"))
+            for (const auto& e : item["set"]["elem"]) elements.push_back(e.dump());
+        std::sort(elements.begin(), elements.end());
+    }
+    return out;
+}
+
+}  // namespace
+
+TEST_CASE("an embedder's Runtime updates incrementally and ends where a full resync would") {
+    std::string root = make_temp_dir("pn-pol-api");
+    podnet::Config config;
+    podnet::place_under_root(config, root);
+    auto rt = podnet::Runtime::open(config);
+    REQUIRE_MESSAGE(rt, rt.error().message);
+    auto make = [&](const std::string& name, const std::string& ns, podnet::Labels labels) {
+        podnet::SandboxSpec spec;
+        spec.name = name;
+        spec.k8s_namespace = ns;
+        spec.labels = std::move(labels);
+        spec.named_ports = {"http=" + std::to_string(80 + name.size()) + "/tcp"};
+        auto info = rt->create_sandbox(spec);
+        REQUIRE_MESSAGE(info, info.error().message);
+    };
+    make("a", "x", {{"app", "web"}});
+    make("b", "x", {{"app", "db"}});
+    auto applied = rt->apply_policies({{R"(
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: web, namespace: x}
+spec:
+  podSelector: {matchLabels: {app: web}}
+  ingress: [{from: [{podSelector: {}}, {namespaceSelector: {matchLabels: {team: blue}}}], ports: [{port: http}]}]
+  egress: [{to: [{ipBlock: {cidr: 10.0.0.0/8, except: [10.77.0.0/16]}}]}, {ports: [{port: http}]}]
+)",
+                                        "web.yaml"}});
+    REQUIRE_MESSAGE(applied, applied.error().message);
+    make("c", "x", {{"app", "cache"}});  // a new peer of web
+    make("dd", "y", {{"app", "web"}});   // not selected: another namespace
+    REQUIRE(rt->label_namespace("y", {{"team", "blue"}}, {}));
+    make("eee", "x", {{"app", "web"}});  // newly selected
+    REQUIRE(rt->remove_sandbox("b", true));
+    auto before = kernel_sets();
+    CHECK(before["ing_iso4"].size() == 2);  // a and eee
+    auto gc = rt->gc();                     // a full reload rewrites every set from scratch
+    REQUIRE(gc);
+    CHECK(kernel_sets() == before);
+    for (const char* name : {"a", "c", "dd", "eee"}) CHECK(rt->remove_sandbox(name, true));
+    REQUIRE(rt->remove_policy("x", "web"));
+    CHECK(sh("nft list table inet podnet_policy").exit_code != 0);
     CHECK(leftovers(root).empty());
 }

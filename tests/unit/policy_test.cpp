@@ -3,9 +3,11 @@
 
 #include <doctest/doctest.h>
 
+#include <sstream>
 #include <string>
 
 #include "policy/compile.hpp"
+#include "policy/engine.hpp"
 #include "policy/evaluate.hpp"
 #include "policy/parse.hpp"
 #include "policy/scenario.hpp"
@@ -33,8 +35,9 @@ std::string parse_error(const std::string& yaml) {
     return "";
 }
 
-const char* head = "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n"
-                   "metadata: {name: p, namespace: x}\n";
+const char* head =
+    "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n"
+    "metadata: {name: p, namespace: x}\n";
 
 Scenario scenario(const std::string& yaml) {
     auto s = parse_scenario(yaml, "s.yaml");
@@ -76,7 +79,8 @@ TEST_CASE("policyTypes default: Ingress always, Egress only with egress rules") 
     p = parse_one(std::string(head) + "spec: {podSelector: {}, egress: [{}]}");
     CHECK(p.affects_ingress);
     CHECK(p.affects_egress);
-    p = parse_one(std::string(head) + "spec: {podSelector: {}, policyTypes: [Egress], ingress: [{}]}");
+    p = parse_one(std::string(head) +
+                  "spec: {podSelector: {}, policyTypes: [Egress], ingress: [{}]}");
     CHECK_FALSE(p.affects_ingress);
     CHECK(p.affects_egress);
     CHECK(p.ingress.size() == 1);  // kept, but not applied: the type is not listed
@@ -85,7 +89,8 @@ TEST_CASE("policyTypes default: Ingress always, Egress only with egress rules") 
 }
 
 TEST_CASE("a port written as a quoted number is a (bad) name; a plain one is a number") {
-    auto p = parse_one(std::string(head) + "spec: {ingress: [{ports: [{port: 80}, {port: http}]}]}");
+    auto p =
+        parse_one(std::string(head) + "spec: {ingress: [{ports: [{port: 80}, {port: http}]}]}");
     REQUIRE(p.ingress[0].ports.size() == 2);
     CHECK(p.ingress[0].ports[0].port == 80);
     CHECK(p.ingress[0].ports[1].port_name == "http");
@@ -128,7 +133,8 @@ TEST_CASE("invalid objects are refused naming the field") {
     has(parse_error(h + "spec: {ingress: [{from: [{ipBlock: {cidr: 10.0.0.0/8}, podSelector: "
                         "{}}]}]}"),
         "ipBlock may not be combined");
-    has(parse_error(h + "spec: {ingress: [{from: [{}]}]}"), "spec.ingress[0].from[0]: must specify");
+    has(parse_error(h + "spec: {ingress: [{from: [{}]}]}"),
+        "spec.ingress[0].from[0]: must specify");
     has(parse_error(h + "spec: {podselector: {}}"), "spec.podselector: unknown field");
     has(parse_error(h + "spec: {policyTypes: [Sideways]}"), "spec.policyTypes[0]");
     has(parse_error("apiVersion: v1\nkind: NetworkPolicy\nmetadata: {name: p}\n"), "apiVersion");
@@ -141,9 +147,8 @@ TEST_CASE("multi-document YAML, kind: List and JSON all load") {
     auto docs = load_documents(std::string(head) + "spec: {}\n---\n" + head + "spec: {}\n", "f");
     REQUIRE(docs);
     CHECK(docs->size() == 2);
-    docs = load_documents("apiVersion: v1\nkind: List\nitems:\n- " + std::string("{a: 1}") +
-                              "\n- {b: 2}\n",
-                          "f");
+    docs = load_documents(
+        "apiVersion: v1\nkind: List\nitems:\n- " + std::string("{a: 1}") + "\n- {b: 2}\n", "f");
     REQUIRE(docs);
     CHECK(docs->size() == 2);
     docs = load_documents(R"({"kind": "NetworkPolicy", "apiVersion": "networking.k8s.io/v1",
@@ -295,8 +300,9 @@ TEST_CASE("update scripts carry only the difference, deletes first") {
     before.sets["ing_iso4"] = {"10.0.1.1", "10.0.1.2"};
     after.sets["ing_iso4"] = {"10.0.1.2", "10.0.1.3"};
     auto script = update_script(before, after);
-    CHECK(script == "delete element inet podnet_policy ing_iso4 { 10.0.1.1 }\n"
-                    "add element inet podnet_policy ing_iso4 { 10.0.1.3 }\n");
+    CHECK(script ==
+          "delete element inet podnet_policy ing_iso4 { 10.0.1.1 }\n"
+          "add element inet podnet_policy ing_iso4 { 10.0.1.3 }\n");
     CHECK(update_script(after, after).empty());
     auto round = elements_from_json(elements_to_json(after));
     REQUIRE(round);
@@ -314,4 +320,75 @@ TEST_CASE("named ports on sandboxes: NAME=PORT[/PROTO]") {
     CHECK_FALSE(parse_named_port("http=0"));
     CHECK_FALSE(parse_named_port("http=80/icmp"));
     CHECK_FALSE(parse_named_port("HTTP=80"));
+}
+
+namespace {
+
+// What the kernel would hold after running `script` (add/delete element lines) on `kernel`.
+void run_script(Elements& kernel, const std::string& script) {
+    std::istringstream in(script);
+    for (std::string line; std::getline(in, line);) {
+        bool add = line.starts_with("add element inet podnet_policy ");
+        bool del = line.starts_with("delete element inet podnet_policy ");
+        REQUIRE((add || del));
+        std::string rest = line.substr(line.find("podnet_policy ") + 14);
+        std::string set = rest.substr(0, rest.find(' '));
+        std::string element = rest.substr(rest.find("{ ") + 2);
+        element.resize(element.size() - 2);
+        if (add) {
+            CHECK(kernel.sets[set].insert(element).second);  // never added twice
+        } else {
+            CHECK(kernel.sets[set].erase(element) == 1);  // never deleted when absent
+        }
+    }
+    for (auto it = kernel.sets.begin(); it != kernel.sets.end();)
+        it = it->second.empty() ? kernel.sets.erase(it) : std::next(it);
+}
+
+NetworkPolicy policy_from(const std::string& yaml) {
+    return parse_one(yaml);
+}
+
+}  // namespace
+
+TEST_CASE("the incremental engine always equals a full compile, and its scripts get there") {
+    auto s = scenario(cluster_yaml(R"(
+  - {apiVersion: networking.k8s.io/v1, kind: NetworkPolicy, metadata: {name: web, namespace: x},
+     spec: {podSelector: {matchLabels: {app: web}}, ingress: [{from: [{podSelector: {}}], ports: [{port: http}]}]}}
+  - {apiVersion: networking.k8s.io/v1, kind: NetworkPolicy, metadata: {name: eg, namespace: y},
+     spec: {podSelector: {}, egress: [{ports: [{port: http}]}, {to: [{namespaceSelector: {matchLabels: {team: red}}}]}]}}
+)"));
+    PolicyEngine engine;
+    Elements kernel;
+    auto check = [&](const char* step) {
+        INFO(step);
+        run_script(kernel, engine.take_update_script());
+        Elements full = compile(engine.cluster());
+        CHECK(engine.elements() == full);
+        CHECK(kernel == full);
+    };
+    engine.reset(s.cluster);
+    check("reset");
+    Pod c{"x", "c", {{"app", "web"}}, {*parse_ip("10.0.1.3")}, {{"http", 8080, Protocol::tcp}}};
+    engine.upsert_pod(c);
+    check("a selected pod added");
+    Pod d{"y", "d", {{"pod", "d"}}, {*parse_ip("10.0.2.4")}, {{"http", 90, Protocol::tcp}}};
+    engine.upsert_pod(d);
+    check("a peer with a named port added");
+    c.labels = {{"app", "db"}};
+    engine.upsert_pod(c);
+    check("relabelled out of the selection");
+    engine.set_namespace_labels("x", {{"team", "red"}});
+    check("namespace labels");
+    engine.upsert_policy(policy_from(
+        "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: web, "
+        "namespace: x}\nspec: {podSelector: {matchLabels: {pod: b}}, ingress: [{from: [{ipBlock: "
+        "{cidr: 10.0.0.0/16, except: [10.0.2.0/24]}}], ports: [{port: 80, endPort: 85}]}]}\n"));
+    check("a policy changed");
+    engine.remove_pod("x/a");
+    check("a pod removed");
+    engine.remove_policy("y/eg");
+    check("a policy removed");
+    engine.reset(s.cluster);
+    check("reset again");
 }
