@@ -410,12 +410,34 @@ std::string policy_base_script() {
     return s;
 }
 
+namespace {
+
+// "VERB element inet podnet_policy SET { e1, e2, ... }", at most 1,000 elements a line: one
+// command per set is far cheaper for nft to parse than one per element.
+void element_lines(std::string& out, const char* verb, const std::string& set,
+                   const std::vector<const std::string*>& elements) {
+    for (size_t i = 0; i < elements.size(); i += 1000) {
+        out += std::string(verb) + " element inet podnet_policy " + set + " { ";
+        for (size_t j = i; j < std::min(elements.size(), i + 1000); ++j)
+            out += (j == i ? "" : ", ") + *elements[j];
+        out += " }\n";
+    }
+}
+
+std::vector<const std::string*> pointers(const std::set<std::string>& items) {
+    std::vector<const std::string*> out;
+    out.reserve(items.size());
+    for (const auto& e : items) out.push_back(&e);
+    return out;
+}
+
+}  // namespace
+
 std::string full_sync_script(const Elements& desired) {
     std::string s;
     for (const auto& name : all_set_names()) s += "flush set inet podnet_policy " + name + "\n";
     for (const auto& [name, elements] : desired.sets)
-        for (const auto& e : elements)
-            s += "add element inet podnet_policy " + name + " { " + e + " }\n";
+        element_lines(s, "add", name, pointers(elements));
     return s;
 }
 
@@ -429,12 +451,13 @@ std::string update_script(const Elements& applied, const Elements& desired) {
     for (const auto& name : all_set_names()) {
         const auto& before = get(applied, name);
         const auto& after = get(desired, name);
+        std::vector<const std::string*> gone, fresh;
         for (const auto& e : before)
-            if (!after.contains(e))
-                deletes += "delete element inet podnet_policy " + name + " { " + e + " }\n";
+            if (!after.contains(e)) gone.push_back(&e);
         for (const auto& e : after)
-            if (!before.contains(e))
-                adds += "add element inet podnet_policy " + name + " { " + e + " }\n";
+            if (!before.contains(e)) fresh.push_back(&e);
+        element_lines(deletes, "delete", name, gone);
+        element_lines(adds, "add", name, fresh);
     }
     return deletes + adds;
 }

@@ -6,17 +6,21 @@ namespace podnet::policy {
 
 namespace {
 
-// Whether `pod` as a peer can change the elements of the pods `policy` selects: some peer of
-// one of its rules matches it, or an egress rule names a port (resolved on every destination).
+// Whether `pod` as a peer can change the elements of the pods `policy` selects: a selector peer
+// of one of its rules matches it, or an egress rule names a port (resolved on every destination).
 bool names_as_peer(const Cluster& cluster, const NetworkPolicy& policy, const Pod& pod) {
     auto rules_match = [&](const std::vector<Rule>& rules, bool egress) {
         for (const auto& rule : rules) {
             if (egress)
                 for (const auto& spec : rule.ports)
                     if (!spec.port_name.empty()) return true;
-            for (const auto& peer : rule.peers)
+            for (const auto& peer : rule.peers) {
+                // An ipBlock compiles to address ranges whoever holds the addresses (only
+                // named ports, handled above, look for the pods inside it).
+                if (peer.ip_block) continue;
                 for (const auto& ip : pod.ips)
                     if (peer_matches(cluster, policy.ns, peer, &pod, ip)) return true;
+            }
         }
         return false;
     };
@@ -97,8 +101,10 @@ void PolicyEngine::upsert_pod(const Pod& pod) {
     }
     for (const auto& policy : cluster_.policies) {
         auto& selected = selected_[policy.key()];
-        if (selects(policy, pod)) selected.insert(key);
-        else selected.erase(key);
+        if (selects(policy, pod))
+            selected.insert(key);
+        else
+            selected.erase(key);
     }
     auto after = peers_of(pod);
     affected.insert(after.begin(), after.end());
@@ -121,8 +127,10 @@ void PolicyEngine::upsert_policy(const NetworkPolicy& policy) {
     std::set<std::string> affected = selected_[key];
     auto it = std::find_if(cluster_.policies.begin(), cluster_.policies.end(),
                            [&](const NetworkPolicy& p) { return p.key() == key; });
-    if (it != cluster_.policies.end()) *it = policy;
-    else cluster_.policies.push_back(policy);
+    if (it != cluster_.policies.end())
+        *it = policy;
+    else
+        cluster_.policies.push_back(policy);
     selected_[key] = selected_by(policy);
     affected.insert(selected_[key].begin(), selected_[key].end());
     recompile(affected);
@@ -152,14 +160,16 @@ void PolicyEngine::set_namespace_labels(const std::string& ns, const Labels& lab
 Elements PolicyEngine::elements() const {
     Elements out;
     for (const auto& [key, elements] : by_pod_)
-        for (const auto& [set, items] : elements.sets) out.sets[set].insert(items.begin(), items.end());
+        for (const auto& [set, items] : elements.sets)
+            out.sets[set].insert(items.begin(), items.end());
     return out;
 }
 
 std::string PolicyEngine::take_update_script() {
     Elements before, after;
     for (const auto& [key, old] : applied_) {
-        for (const auto& [set, items] : old.sets) before.sets[set].insert(items.begin(), items.end());
+        for (const auto& [set, items] : old.sets)
+            before.sets[set].insert(items.begin(), items.end());
         if (auto it = by_pod_.find(key); it != by_pod_.end())
             for (const auto& [set, items] : it->second.sets)
                 after.sets[set].insert(items.begin(), items.end());

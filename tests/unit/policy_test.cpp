@@ -333,12 +333,17 @@ void run_script(Elements& kernel, const std::string& script) {
         REQUIRE((add || del));
         std::string rest = line.substr(line.find("podnet_policy ") + 14);
         std::string set = rest.substr(0, rest.find(' '));
-        std::string element = rest.substr(rest.find("{ ") + 2);
-        element.resize(element.size() - 2);
-        if (add) {
-            CHECK(kernel.sets[set].insert(element).second);  // never added twice
-        } else {
-            CHECK(kernel.sets[set].erase(element) == 1);  // never deleted when absent
+        std::string list = rest.substr(rest.find("{ ") + 2);
+        list.resize(list.size() - 2);
+        for (size_t start = 0; start <= list.size();) {
+            size_t end = std::min(list.find(", ", start), list.size());
+            std::string element = list.substr(start, end - start);
+            start = end + 2;
+            if (add) {
+                CHECK(kernel.sets[set].insert(element).second);  // never added twice
+            } else {
+                CHECK(kernel.sets[set].erase(element) == 1);  // never deleted when absent
+            }
         }
     }
     for (auto it = kernel.sets.begin(); it != kernel.sets.end();)
