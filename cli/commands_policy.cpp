@@ -48,8 +48,8 @@ int policy_eval(Args args) {
                 std::cout << "MISMATCH " << v.probe->from << " -> " << v.probe->to << " "
                           << v.probe->port << "/" << protocol_name(v.probe->protocol)
                           << ": expected " << (*v.probe->expected ? "allowed" : "denied")
-                          << ", evaluated " << (v.verdict.allowed ? "allowed" : "denied")
-                          << ": " << v.verdict.reason << "\n";
+                          << ", evaluated " << (v.verdict.allowed ? "allowed" : "denied") << ": "
+                          << v.verdict.reason << "\n";
         std::cout << verdicts->size() << " probes, " << mismatches
                   << " differ from their expected verdict\n";
     }
@@ -110,8 +110,10 @@ int policy_probe(Context& ctx, Args args) {
         for (size_t i = 0; i < verdicts->size(); ++i) {
             const auto& o = (*observed)[i];
             rows.push_back({&(*verdicts)[i], o.connected, o.skipped, o.detail});
-            if (o.connected) ++ran;
-            else ++skipped;
+            if (o.connected)
+                ++ran;
+            else
+                ++skipped;
             if (o.connected && *o.connected != (*verdicts)[i].verdict.allowed) ++disagree;
             if ((*verdicts)[i].mismatch()) ++mismatch;
         }

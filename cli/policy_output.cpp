@@ -10,11 +10,11 @@ nlohmann::ordered_json probes_json(const std::vector<ProbeRow>& rows) {
     for (const auto& row : rows) {
         const auto& v = *row.evaluated;
         nlohmann::ordered_json item = {{"from", v.probe->from},
-                               {"to", v.probe->to},
-                               {"port", v.probe->port},
-                               {"protocol", std::string(protocol_name(v.probe->protocol))},
-                               {"allowed", v.verdict.allowed},
-                               {"reason", v.verdict.reason}};
+                                       {"to", v.probe->to},
+                                       {"port", v.probe->port},
+                                       {"protocol", std::string(protocol_name(v.probe->protocol))},
+                                       {"allowed", v.verdict.allowed},
+                                       {"reason", v.verdict.reason}};
         if (v.probe->port != std::to_string(v.port)) item["resolved_port"] = v.port;
         if (v.probe->expected) item["expected"] = *v.probe->expected;
         if (row.observed) {
@@ -49,9 +49,12 @@ std::string truth_tables(const std::vector<ProbeRow>& rows) {
                 froms.push_back(p.from);
             if (std::find(tos.begin(), tos.end(), p.to) == tos.end()) tos.push_back(p.to);
             std::string cell;
-            if (!row->skipped.empty()) cell = "s";
-            else if (row->observed && *row->observed != v.verdict.allowed) cell = "!";
-            else cell = v.verdict.allowed ? "." : "X";
+            if (!row->skipped.empty())
+                cell = "s";
+            else if (row->observed && *row->observed != v.verdict.allowed)
+                cell = "!";
+            else
+                cell = v.verdict.allowed ? "." : "X";
             if (v.mismatch()) cell += "*";
             cells[{p.from, p.to}] = cell;
         }

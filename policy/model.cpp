@@ -38,32 +38,10 @@ int protocol_number(Protocol protocol) {
 }
 
 bool LabelSelector::matches(const Labels& labels) const {
-    for (const auto& [key, value] : match_labels) {
+    return matches_found([&](const std::string& key) -> const std::string* {
         auto it = labels.find(key);
-        if (it == labels.end() || it->second != value) return false;
-    }
-    for (const auto& req : match_expressions) {
-        auto it = labels.find(req.key);
-        bool has = it != labels.end();
-        bool listed =
-            has && std::find(req.values.begin(), req.values.end(), it->second) != req.values.end();
-        switch (req.op) {
-            case SelectorOp::in:
-                if (!listed) return false;
-                break;
-            // apimachinery: NotIn and DoesNotExist match an object that lacks the key.
-            case SelectorOp::not_in:
-                if (listed) return false;
-                break;
-            case SelectorOp::exists:
-                if (!has) return false;
-                break;
-            case SelectorOp::does_not_exist:
-                if (has) return false;
-                break;
-        }
-    }
-    return true;
+        return it == labels.end() ? nullptr : &it->second;
+    });
 }
 
 std::string LabelSelector::str() const {
@@ -111,6 +89,17 @@ Labels Cluster::namespace_labels(const std::string& ns) const {
     return labels;
 }
 
+bool Cluster::namespace_matches(const LabelSelector& selector, const std::string& ns) const {
+    static const std::string name_key = "kubernetes.io/metadata.name";
+    auto it = namespaces.find(ns);
+    const Labels* labels = it == namespaces.end() ? nullptr : &it->second;
+    return selector.matches_found([&](const std::string& key) -> const std::string* {
+        if (labels != nullptr)
+            if (auto found = labels->find(key); found != labels->end()) return &found->second;
+        return key == name_key ? &ns : nullptr;
+    });
+}
+
 const Pod* Cluster::find_pod(std::string_view key) const {
     for (const auto& pod : pods)
         if (pod.key() == key) return &pod;
@@ -132,7 +121,7 @@ bool peer_matches(const Cluster& cluster, const std::string& policy_ns, const Pe
     if (peer.ip_block) return peer.ip_block->contains(address);
     if (pod == nullptr) return false;  // selectors, even {}, never match an external host
     if (peer.namespace_selector) {
-        if (!peer.namespace_selector->matches(cluster.namespace_labels(pod->ns))) return false;
+        if (!cluster.namespace_matches(*peer.namespace_selector, pod->ns)) return false;
     } else if (pod->ns != policy_ns) {
         return false;  // a podSelector alone looks in the policy's own namespace
     }

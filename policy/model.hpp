@@ -3,6 +3,7 @@
 // small cluster model the evaluator and the nftables compiler both read (namespaces with labels,
 // pods with labels, addresses and named ports). Pure data and pure functions: no I/O here.
 
+#include <algorithm>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -38,10 +39,42 @@ struct LabelSelector {
     std::vector<Requirement> match_expressions;
 
     [[nodiscard]] bool matches(const Labels& labels) const;
+    // The same against labels given by a lookup: `find(key)` returns the value or nullptr.
+    template <class Find>
+    [[nodiscard]] bool matches_found(Find&& find) const;
     [[nodiscard]] bool empty() const { return match_labels.empty() && match_expressions.empty(); }
     // "{}" or "pod=a, env in (x,y), !debug" (kubectl's selector syntax), for explanations.
     [[nodiscard]] std::string str() const;
 };
+
+template <class Find>
+bool LabelSelector::matches_found(Find&& find) const {
+    for (const auto& [key, value] : match_labels) {
+        const std::string* have = find(key);
+        if (have == nullptr || *have != value) return false;
+    }
+    for (const auto& req : match_expressions) {
+        const std::string* have = find(req.key);
+        bool listed = have != nullptr && std::find(req.values.begin(), req.values.end(), *have) !=
+                                             req.values.end();
+        switch (req.op) {
+            case SelectorOp::in:
+                if (!listed) return false;
+                break;
+            // apimachinery: NotIn and DoesNotExist match an object that lacks the key.
+            case SelectorOp::not_in:
+                if (listed) return false;
+                break;
+            case SelectorOp::exists:
+                if (have == nullptr) return false;
+                break;
+            case SelectorOp::does_not_exist:
+                if (have != nullptr) return false;
+                break;
+        }
+    }
+    return true;
+}
 
 struct IpBlock {
     IpPrefix cidr;
@@ -110,6 +143,8 @@ struct Cluster {
     // The labels a namespace selector sees: the given ones plus Kubernetes' automatic
     // `kubernetes.io/metadata.name=<ns>` (every namespace has it since 1.21).
     [[nodiscard]] Labels namespace_labels(const std::string& ns) const;
+    // Whether a namespace selector matches `ns` (the same labels, without building them).
+    [[nodiscard]] bool namespace_matches(const LabelSelector& selector, const std::string& ns) const;
     [[nodiscard]] const Pod* find_pod(std::string_view key) const;  // "ns/name"
     [[nodiscard]] const Pod* find_pod_by_ip(const IpAddress& address) const;
 };
