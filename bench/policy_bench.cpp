@@ -34,9 +34,9 @@ std::string policy_yaml(int ns, int kind, int namespaces) {
     std::string next = "n" + std::to_string((ns + 1) % namespaces);
     std::string app = "a" + std::to_string(kind);
     std::string y = "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: p" +
-                    std::to_string(kind) + ", namespace: " + n + "}\nspec:\n  podSelector: " +
-                    "{matchLabels: {app: " + app + "}}\n  ingress:\n" +
-                    "  - from: [{podSelector: {matchLabels: {tier: t" +
+                    std::to_string(kind) + ", namespace: " + n +
+                    "}\nspec:\n  podSelector: " + "{matchLabels: {app: " + app +
+                    "}}\n  ingress:\n" + "  - from: [{podSelector: {matchLabels: {tier: t" +
                     std::to_string((kind + 1) % 3) + "}}}]\n    ports: [{port: 80}]\n" +
                     "  - from: [{namespaceSelector: {matchLabels: {name: " + next +
                     "}}, podSelector: {matchLabels: {app: " + app + "}}}]\n" +
@@ -61,8 +61,8 @@ pol::Pod make_pod(int i) {
     pod.ns = "n" + std::to_string(i / 10);
     pod.name = "pod" + std::to_string(i);
     pod.labels = {{"app", "a" + std::to_string(i % 10)}, {"tier", "t" + std::to_string(i % 3)}};
-    pod.ips = {*podnet::parse_ip("10.1." + std::to_string(i / 250) + "." +
-                                 std::to_string(i % 250 + 1))};
+    pod.ips = {
+        *podnet::parse_ip("10.1." + std::to_string(i / 250) + "." + std::to_string(i % 250 + 1))};
     return pod;
 }
 
@@ -73,7 +73,8 @@ pol::Cluster make_cluster(int pods) {
         c.namespaces["n" + std::to_string(j)] = {{"name", "n" + std::to_string(j)}};
     for (int i = 0; i < pods; ++i) c.pods.push_back(make_pod(i));
     for (int j = 0; j < namespaces; ++j)
-        for (int k = 0; k < 10; ++k) c.policies.push_back(parse_policy(policy_yaml(j, k, namespaces)));
+        for (int k = 0; k < 10; ++k)
+            c.policies.push_back(parse_policy(policy_yaml(j, k, namespaces)));
     return c;
 }
 
@@ -233,8 +234,9 @@ int main(int argc, char** argv) {
                 {"engine_small", engine_scale(*nft, n / 10, 50)},
                 {"engine", engine_scale(*nft, n, 50)},
                 {"runtime_api", runtime_scale(n, 20)},
-                {"targets", {{"full_apply_ms", "<= 1000 at 1,000 policies x 1,000 pods"},
-                             {"update_ms", "<= 10, proportional to the change"}}}};
+                {"targets",
+                 {{"full_apply_ms", "<= 1000 at 1,000 policies x 1,000 pods"},
+                  {"update_ms", "<= 10, proportional to the change"}}}};
     std::ofstream(argv[1]) << out.dump(2) << "\n";
     std::printf("%s\n", out.dump(2).c_str());
     return 0;

@@ -55,8 +55,8 @@ bool LabelSelector::matches_found(Find&& find) const {
     }
     for (const auto& req : match_expressions) {
         const std::string* have = find(req.key);
-        bool listed = have != nullptr && std::find(req.values.begin(), req.values.end(), *have) !=
-                                             req.values.end();
+        bool listed = have != nullptr &&
+                      std::find(req.values.begin(), req.values.end(), *have) != req.values.end();
         switch (req.op) {
             case SelectorOp::in:
                 if (!listed) return false;
@@ -144,7 +144,8 @@ struct Cluster {
     // `kubernetes.io/metadata.name=<ns>` (every namespace has it since 1.21).
     [[nodiscard]] Labels namespace_labels(const std::string& ns) const;
     // Whether a namespace selector matches `ns` (the same labels, without building them).
-    [[nodiscard]] bool namespace_matches(const LabelSelector& selector, const std::string& ns) const;
+    [[nodiscard]] bool namespace_matches(const LabelSelector& selector,
+                                         const std::string& ns) const;
     [[nodiscard]] const Pod* find_pod(std::string_view key) const;  // "ns/name"
     [[nodiscard]] const Pod* find_pod_by_ip(const IpAddress& address) const;
 };
