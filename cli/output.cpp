@@ -34,6 +34,7 @@ json sandbox_json(const SandboxInfo& s) {
     return {{"id", s.id},
             {"attachments", attachments},
             {"ports", s.ports},
+            {"named_ports", s.named_ports},
             {"name", s.name},
             {"namespace", s.k8s_namespace},
             {"hostname", s.hostname},

@@ -140,7 +140,6 @@ struct PeerItem {
     const Pod* peer_pod = nullptr;            // kind pod: the pod holding it, if any
     IpAddress address;                        // kind pod
     Span addresses;                           // kind span
-    const IpBlock* block = nullptr;           // kind span: its ipBlock (for named ports in egress)
 };
 
 std::vector<PeerItem> expand_peers(const Cluster& cluster, const NetworkPolicy& policy,
@@ -156,9 +155,9 @@ std::vector<PeerItem> expand_peers(const Cluster& cluster, const NetworkPolicy& 
             for (const auto& s : block_spans(*peer.ip_block)) {
                 if (s.lo == s.hi) {  // one address (a /32, /128): exact, into the hash sets
                     IpAddress a = from_number(s.lo, family);
-                    out.push_back({PeerItem::pod, cluster.find_pod_by_ip(a), a, {}, nullptr});
+                    out.push_back({PeerItem::pod, cluster.find_pod_by_ip(a), a, {}});
                 } else {
-                    out.push_back({PeerItem::span, nullptr, {}, s, &*peer.ip_block});
+                    out.push_back({PeerItem::span, nullptr, {}, s});
                 }
             }
             continue;
@@ -166,7 +165,7 @@ std::vector<PeerItem> expand_peers(const Cluster& cluster, const NetworkPolicy& 
         for (const auto& q : cluster.pods)
             for (const auto& a : q.ips)
                 if (a.family == family && peer_matches(cluster, policy.ns, peer, &q, a))
-                    out.push_back({PeerItem::pod, &q, a, {}, nullptr});
+                    out.push_back({PeerItem::pod, &q, a, {}});
     }
     return out;
 }

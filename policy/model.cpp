@@ -82,13 +82,6 @@ std::optional<uint16_t> Pod::resolve_port(std::string_view name, Protocol protoc
     return std::nullopt;
 }
 
-Labels Cluster::namespace_labels(const std::string& ns) const {
-    Labels labels;
-    if (auto it = namespaces.find(ns); it != namespaces.end()) labels = it->second;
-    labels.emplace("kubernetes.io/metadata.name", ns);
-    return labels;
-}
-
 bool Cluster::namespace_matches(const LabelSelector& selector, const std::string& ns) const {
     static const std::string name_key = "kubernetes.io/metadata.name";
     auto it = namespaces.find(ns);

@@ -136,14 +136,12 @@ struct Pod {
 };
 
 struct Cluster {
-    std::map<std::string, Labels> namespaces;  // as given; see namespace_labels()
+    std::map<std::string, Labels> namespaces;  // as given; see namespace_matches()
     std::vector<Pod> pods;
     std::vector<NetworkPolicy> policies;
 
-    // The labels a namespace selector sees: the given ones plus Kubernetes' automatic
+    // Whether a namespace selector matches `ns`: its given labels plus Kubernetes' automatic
     // `kubernetes.io/metadata.name=<ns>` (every namespace has it since 1.21).
-    [[nodiscard]] Labels namespace_labels(const std::string& ns) const;
-    // Whether a namespace selector matches `ns` (the same labels, without building them).
     [[nodiscard]] bool namespace_matches(const LabelSelector& selector,
                                          const std::string& ns) const;
     [[nodiscard]] const Pod* find_pod(std::string_view key) const;  // "ns/name"

@@ -72,6 +72,7 @@ SandboxInfo sandbox_info(const SandboxStore& store, const SandboxRecord& record)
         info.attachments.push_back({a.network, a.interface, a.host_interface, a.ipv4, a.ipv6,
                                     a.gateway4, a.gateway6, a.mac, a.cni_result});
     info.ports = record.ports;
+    info.named_ports = record.named_ports;
     bool alive = process_running(record.pause_pid, record.pause_start_time);
     info.state = record.phase == SandboxPhase::stopped ? "stopped" : alive ? "running" : "exited";
     info.pause_pid = alive ? record.pause_pid : 0;

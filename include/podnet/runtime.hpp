@@ -78,7 +78,8 @@ struct SandboxInfo {
     Labels labels;
     std::string network;
     std::vector<NetworkAttachmentInfo> attachments;
-    std::vector<std::string> ports;  // canonical -p texts
+    std::vector<std::string> ports;        // canonical -p texts
+    std::vector<std::string> named_ports;  // "http=80/tcp"
     std::string state;  // "running", "stopped", or "exited" (pause died without a stop)
     pid_t pause_pid = 0;
     std::map<std::string, std::string> namespace_paths;  // "net", "ipc", "uts", "pid" → pin
