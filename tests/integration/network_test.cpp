@@ -19,20 +19,6 @@ using nlohmann::json;
 
 namespace {
 
-std::string create(const std::string& root, const std::vector<std::string>& args) {
-    std::vector<std::string> all = {"sandbox", "create"};
-    all.insert(all.end(), args.begin(), args.end());
-    auto r = run_podnet(root, all);
-    REQUIRE_MESSAGE(r.exit_code == 0, r.err);
-    return trim(r.out);
-}
-
-json inspect(const std::string& root, const std::string& ref) {
-    auto r = run_podnet(root, {"sandbox", "inspect", ref});
-    REQUIRE_MESSAGE(r.exit_code == 0, r.err);
-    return json::parse(r.out);
-}
-
 std::string address(const std::string& prefix) {
     return prefix.substr(0, prefix.find('/'));
 }
@@ -59,9 +45,9 @@ std::string nft_table() {
 TEST_CASE("pods on the default network: pod IPs, host ports, hairpin, UDP, masquerade") {
     ensure_outside();
     std::string root = make_temp_dir("pn-net");
-    create(root, {"--name", "a", "-p", "8080:80", "-p", "5353:53/udp"});
-    create(root, {"--name", "b"});
-    json a = inspect(root, "a"), b = inspect(root, "b");
+    create_sandbox(root, {"--name", "a", "-p", "8080:80", "-p", "5353:53/udp"});
+    create_sandbox(root, {"--name", "b"});
+    json a = inspect_sandbox(root, "a"), b = inspect_sandbox(root, "b");
     REQUIRE(a["attachments"].size() == 1);
     CHECK(a["network"] == "podnet");
     CHECK(a["attachments"][0]["interface"] == "eth0");
@@ -121,10 +107,10 @@ TEST_CASE("IPv6: pod to pod and a v6 host port on a dual-stack network") {
     auto net = run_podnet(
         root, {"network", "create", "dual", "--subnet", "10.78.0.0/24", "--subnet", "fd78::/64"});
     REQUIRE_MESSAGE(net.exit_code == 0, net.err);
-    create(root, {"--name", "c", "--network", "dual", "-p", "8081:80", "--ip", "10.78.0.50",
-                  "--ip6", "fd78::50"});
-    create(root, {"--name", "d", "--network", "dual"});
-    json c = inspect(root, "c"), d = inspect(root, "d");
+    create_sandbox(root, {"--name", "c", "--network", "dual", "-p", "8081:80", "--ip", "10.78.0.50",
+                          "--ip6", "fd78::50"});
+    create_sandbox(root, {"--name", "d", "--network", "dual"});
+    json c = inspect_sandbox(root, "c"), d = inspect_sandbox(root, "d");
     CHECK(c["attachments"][0]["ipv4"] == "10.78.0.50/24");
     CHECK(c["attachments"][0]["ipv6"] == "fd78::50/64");
     auto taken = run_podnet(root, {"sandbox", "create", "--network", "dual", "--ip", "10.78.0.50"});
@@ -153,7 +139,7 @@ TEST_CASE("network and port bad input: one line, non-zero, nothing made") {
     REQUIRE(
         run_podnet(root, {"network", "create", "small", "--subnet", "10.79.0.0/29"}).exit_code ==
         0);
-    create(root, {"--name", "holder", "--network", "small", "-p", "9090:90"});
+    create_sandbox(root, {"--name", "holder", "--network", "small", "-p", "9090:90"});
     struct Case {
         std::vector<std::string> args;
         std::string expect;
@@ -201,7 +187,7 @@ TEST_CASE("network and port bad input: one line, non-zero, nothing made") {
     for (const auto& name : links()) CHECK_MESSAGE(links_before.count(name) == 1, name);
 
     // A /29 holds 5 pods besides the gateway: "holder" plus four more, then exhausted.
-    for (int i = 0; i < 4; ++i) create(root, {"--network", "small"});
+    for (int i = 0; i < 4; ++i) create_sandbox(root, {"--network", "small"});
     auto full = run_podnet(root, {"sandbox", "create", "--network", "small"});
     CHECK(full.exit_code != 0);
     CHECK(full.err.find("subnet 10.79.0.0/29 of network small is exhausted") != std::string::npos);
@@ -232,7 +218,7 @@ TEST_CASE("50 parallel creates on a /24 get 50 distinct addresses") {
     std::set<std::string> addresses;
     for (const auto& r : results) {
         CHECK_MESSAGE(r.exit_code == 0, r.err);
-        addresses.insert(address(inspect(root, trim(r.out))["attachments"][0]["ipv4"]));
+        addresses.insert(address(inspect_sandbox(root, trim(r.out))["attachments"][0]["ipv4"]));
     }
     CHECK(addresses.size() == 50);
     std::string ids = run_podnet(root, {"sandbox", "ls", "-q"}).out;

@@ -45,22 +45,8 @@ void write(const std::string& path, const std::string& text) {
     std::ofstream(path) << text;
 }
 
-std::string create(const std::string& root, const std::vector<std::string>& args) {
-    std::vector<std::string> all = {"sandbox", "create"};
-    all.insert(all.end(), args.begin(), args.end());
-    auto r = run_podnet(root, all);
-    REQUIRE_MESSAGE(r.exit_code == 0, r.err);
-    return trim(r.out);
-}
-
-json inspect(const std::string& root, const std::string& ref) {
-    auto r = run_podnet(root, {"sandbox", "inspect", ref});
-    REQUIRE_MESSAGE(r.exit_code == 0, r.err);
-    return json::parse(r.out);
-}
-
 std::string pod_ip(const std::string& root, const std::string& ref) {
-    std::string cidr = inspect(root, ref)["attachments"][0]["ipv4"];
+    std::string cidr = inspect_sandbox(root, ref)["attachments"][0]["ipv4"];
     return cidr.substr(0, cidr.find('/'));
 }
 
@@ -163,11 +149,11 @@ probes:
 TEST_CASE("the seed's demo through the CLI: default deny, access=true, namespaces, rm, gc") {
     std::string root = make_temp_dir("pn-pol");
     std::string dir = make_temp_dir("pn-pol-files");
-    create(root, {"--name", "web", "--namespace", "demo", "--label", "run=nginx", "--named-port",
-                  "http=80/tcp"});
-    create(root, {"--name", "good", "--namespace", "demo", "--label", "access=true"});
-    create(root, {"--name", "bad", "--namespace", "demo"});
-    create(root, {"--name", "far", "--namespace", "other", "--label", "access=true"});
+    create_sandbox(root, {"--name", "web", "--namespace", "demo", "--label", "run=nginx",
+                          "--named-port", "http=80/tcp"});
+    create_sandbox(root, {"--name", "good", "--namespace", "demo", "--label", "access=true"});
+    create_sandbox(root, {"--name", "bad", "--namespace", "demo"});
+    create_sandbox(root, {"--name", "far", "--namespace", "other", "--label", "access=true"});
     std::string web = pod_ip(root, "web");
     auto served = run_podnet(root, {"run", "web", "-d", "--", probe(), "serve", "0.0.0.0", "80"});
     REQUIRE_MESSAGE(served.exit_code == 0, served.err);
@@ -188,7 +174,7 @@ TEST_CASE("the seed's demo through the CLI: default deny, access=true, namespace
     CHECK(get_from(root, "good", web, 80, "udp").empty());  // http is 80/tcp only
 
     // A sandbox created after the policies is enforced at once.
-    create(root, {"--name", "late", "--namespace", "demo", "--label", "access=true"});
+    create_sandbox(root, {"--name", "late", "--namespace", "demo", "--label", "access=true"});
     CHECK(reaches(root, "late", web, 80));
 
     // Namespace labels count: team=blue lets every pod of `other` in.
@@ -306,8 +292,8 @@ int tcp_connect(int netns, const std::string& ip, int port, int timeout_ms) {
 TEST_CASE("live updates: no connection both old and new policy deny gets through") {
     std::string root = make_temp_dir("pn-pol");
     std::string dir = make_temp_dir("pn-pol-files");
-    create(root, {"--name", "srv", "--namespace", "live", "--label", "role=srv"});
-    create(root, {"--name", "cli", "--namespace", "live", "--label", "role=cli"});
+    create_sandbox(root, {"--name", "srv", "--namespace", "live", "--label", "role=srv"});
+    create_sandbox(root, {"--name", "cli", "--namespace", "live", "--label", "role=cli"});
     std::string srv = pod_ip(root, "srv");
     // An echo server on 80, 81 and 82 (socat from Debian, forking per connection).
     for (int port : {80, 81, 82}) {
@@ -316,7 +302,7 @@ TEST_CASE("live updates: no connection both old and new policy deny gets through
                    "TCP-LISTEN:" + std::to_string(port) + ",fork,reuseaddr", "EXEC:/bin/cat"});
         REQUIRE_MESSAGE(r.exit_code == 0, r.err);
     }
-    int cli_ns = open_netns(inspect(root, "cli")["namespaces"]["net"]);
+    int cli_ns = open_netns(inspect_sandbox(root, "cli")["namespaces"]["net"]);
     for (int i = 0; i < 50; ++i) {  // wait for the servers
         int fd = tcp_connect(cli_ns, srv, 82, 200);
         if (fd >= 0) {
@@ -383,8 +369,8 @@ spec:
     for (int round = 0; round < 8; ++round) {
         allow("[{port: 80}]");
         allow("[{port: 80, endPort: 81}]");  // changed in place
-        create(root, {"--name", "x" + std::to_string(round), "--namespace", "live", "--label",
-                      "role=cli"});
+        create_sandbox(root, {"--name", "x" + std::to_string(round), "--namespace", "live",
+                              "--label", "role=cli"});
         auto r = run_podnet(root, {"policy", "rm", "allow", "-n", "live"});
         REQUIRE_MESSAGE(r.exit_code == 0, r.err);
         REQUIRE(run_podnet(root, {"sandbox", "rm", "-f", "x" + std::to_string(round)}).exit_code ==

@@ -10,6 +10,8 @@
 #include <thread>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "tests/support/command.hpp"
 
 namespace podnet::test {
@@ -20,6 +22,22 @@ inline std::string probe() {
 
 inline CommandResult sh(const std::string& command) {
     return run_command({"/bin/sh", "-c", command});
+}
+
+// `podnet --root ROOT sandbox create ARGS...`, which must succeed: the id.
+inline std::string create_sandbox(const std::string& root, const std::vector<std::string>& args) {
+    std::vector<std::string> all = {"sandbox", "create"};
+    all.insert(all.end(), args.begin(), args.end());
+    auto r = run_podnet(root, all);
+    REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+    return trim(r.out);
+}
+
+// `podnet --root ROOT sandbox inspect REF`, which must succeed, parsed.
+inline nlohmann::json inspect_sandbox(const std::string& root, const std::string& ref) {
+    auto r = run_podnet(root, {"sandbox", "inspect", ref});
+    REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+    return nlohmann::json::parse(r.out);
 }
 
 // The outside host, once per test binary run.
