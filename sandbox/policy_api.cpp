@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <set>
 
+#include "common/fault.hpp"
 #include "podnet/runtime.hpp"
 #include "policy/evaluate.hpp"
 #include "policy/parse.hpp"
@@ -83,6 +84,7 @@ Result<std::vector<PolicyApplied>> Runtime::apply_policies(
         out.push_back({p.key(), *action});
         if (*action != "unchanged") upserted.push_back(p);
     }
+    fault_point("policy.stored");  // on disk, not yet in the kernel
     if (auto r = policy_->policies_changed(store, upserted, {}); !r)
         return std::unexpected(r.error());
     return out;

@@ -2,6 +2,7 @@
 
 #include <charconv>
 
+#include "common/fault.hpp"
 #include "common/fs.hpp"
 #include "common/process.hpp"
 #include "netns/sysctl.hpp"
@@ -143,6 +144,7 @@ Result<void> PolicyEnforcer::commit(const std::string& script) {
     auto nft = NftContext::shared();
     if (!nft) return wrap(nft.error(), "NetworkPolicy");
     if (auto r = (*nft)->run(script); !r) return wrap(r.error(), "NetworkPolicy: program nftables");
+    fault_point("policy.committed");  // the kernel changed, the token did not
     token_ = random_hex(16);
     return write_file_atomic(token_path(config_), token_);
 }
@@ -154,6 +156,7 @@ Result<void> PolicyEnforcer::remove_table() {
     if (!nft) return wrap(nft.error(), "NetworkPolicy");
     if (auto r = (*nft)->run(policy::remove_table_script()); !r)
         return wrap(r.error(), "NetworkPolicy: remove table inet podnet_policy");
+    fault_point("policy.committed");
     return remove_file(token_path(config_));
 }
 

@@ -8,6 +8,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <sched.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -210,6 +211,37 @@ TEST_CASE("the seed's demo through the CLI: default deny, access=true, namespace
     CHECK(sh("nft list table inet podnet_policy").exit_code != 0);  // no policy, no table
 
     for (const char* name : {"web", "good", "bad", "far", "late"})
+        CHECK(run_podnet(root, {"sandbox", "rm", "-f", name}).exit_code == 0);
+    CHECK(leftovers(root).empty());
+}
+
+TEST_CASE("a crash between storing a policy and the kernel, or after the kernel: gc repairs") {
+    std::string root = make_temp_dir("pn-pol");
+    std::string dir = make_temp_dir("pn-pol-files");
+    create_sandbox(root, {"--name", "web", "--namespace", "demo"});
+    create_sandbox(root, {"--name", "bad", "--namespace", "demo"});
+    std::string web = pod_ip(root, "web");
+    auto served = run_podnet(root, {"run", "web", "-d", "--", probe(), "serve", "0.0.0.0", "80"});
+    REQUIRE_MESSAGE(served.exit_code == 0, served.err);
+    CHECK(reaches(root, "bad", web, 80));
+    write(dir + "/deny.yaml", deny_all_demo);
+
+    // Killed after the policy reached the disk, before the kernel.
+    auto r = run_podnet(root, {"policy", "apply", "-f", dir + "/deny.yaml"},
+                        {"PODNET_FAULT=policy.stored"});
+    REQUIRE(r.exit_code == 128 + SIGKILL);
+    CHECK(reaches(root, "bad", web, 80));  // not enforced yet...
+    CHECK(run_podnet(root, {"gc"}).exit_code == 0);
+    CHECK(get_from(root, "bad", web, 80).empty());  // ...gc enforces what is stored
+
+    // Killed after the kernel changed, before podnet noted it: the next command catches up.
+    r = run_podnet(root, {"policy", "rm", "default-deny", "-n", "demo"},
+                   {"PODNET_FAULT=policy.committed"});
+    REQUIRE(r.exit_code == 128 + SIGKILL);
+    CHECK(run_podnet(root, {"gc"}).exit_code == 0);
+    CHECK(reaches(root, "bad", web, 80));
+    CHECK(sh("nft list table inet podnet_policy").exit_code != 0);
+    for (const char* name : {"web", "bad"})
         CHECK(run_podnet(root, {"sandbox", "rm", "-f", name}).exit_code == 0);
     CHECK(leftovers(root).empty());
 }
