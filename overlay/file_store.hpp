@@ -1,0 +1,39 @@
+#pragma once
+// The embedded lease store for one VM: one JSON file under a path every node can see, changed
+// under an flock so that nodes racing for subnets never get the same one.
+//   {"leases": {"10.244.1.0-24": {lease}, ...}}
+// Expired leases are dropped when the file is next written. A record that does not parse is
+// skipped with a warning, never applied, and its subnet (from its key) is never handed out.
+
+#include <string>
+
+#include "overlay/lease.hpp"
+
+namespace podnet::overlay {
+
+class FileLeaseStore final : public LeaseStore {
+  public:
+    FileLeaseStore(std::string path, OverlayConfig config)
+        : path_(std::move(path)), config_(std::move(config)) {}
+
+    [[nodiscard]] Result<Lease> acquire(const LeaseRequest& request) override;
+    [[nodiscard]] Result<Lease> renew(const Lease& lease, int ttl_seconds) override;
+    [[nodiscard]] Result<LeaseList> list() override;
+    [[nodiscard]] Result<void> release(const IpPrefix& subnet) override;
+
+    [[nodiscard]] const std::string& path() const { return path_; }
+
+  private:
+    struct Contents {
+        nlohmann::json records = nlohmann::json::object();  // key -> record, as read
+        LeaseList parsed;                                   // live, parsed ones
+        std::vector<IpPrefix> unreadable;                   // subnets of records skipped
+    };
+    [[nodiscard]] Result<Contents> read(int64_t now_ms) const;
+    [[nodiscard]] Result<void> write(const nlohmann::json& records) const;
+
+    std::string path_;
+    OverlayConfig config_;
+};
+
+}  // namespace podnet::overlay

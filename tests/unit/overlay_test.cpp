@@ -1,0 +1,186 @@
+// The overlay without root: flannel's config and its defaults, subnet choice, the file store
+// (leases, renewal, expiry, unreadable records, processes racing for subnets).
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <doctest/doctest.h>
+
+#include <fstream>
+#include <set>
+
+#include "overlay/config.hpp"
+#include "overlay/file_store.hpp"
+#include "overlay/lease.hpp"
+#include "tests/support/temp_dir.hpp"
+
+using namespace podnet;
+using namespace podnet::overlay;
+
+namespace {
+
+OverlayConfig config_of(const std::string& json) {
+    auto c = parse_flannel_json(json, "net.json");
+    REQUIRE_MESSAGE(c, c.error().message);
+    return *c;
+}
+
+std::string config_error(const std::string& json) {
+    auto c = parse_flannel_json(json, "net.json");
+    return c ? "" : c.error().message;
+}
+
+IpAddress ip(const char* text) {
+    return *parse_ip(text);
+}
+
+LeaseRequest request(const char* public_ip, int ttl = 60) {
+    LeaseRequest r;
+    r.public_ip = ip(public_ip);
+    r.node = public_ip;
+    r.backend_data = {{"VtepMAC", "02:00:00:00:00:01"}};
+    r.ttl_seconds = ttl;
+    return r;
+}
+
+}  // namespace
+
+TEST_CASE("flannel's network config: defaults and validation") {
+    auto c = config_of(R"({"Network": "10.244.0.0/16", "Backend": {"Type": "vxlan"}})");
+    CHECK(c.subnet_len == 24);
+    CHECK(c.subnet_min.str() == "10.244.1.0");  // the first subnet is skipped, as flannel does
+    CHECK(c.subnet_max.str() == "10.244.255.0");
+    CHECK(c.capacity() == 255);
+    CHECK(c.port == 8472);
+    CHECK(c.vni == 1);
+    auto small = config_of(R"({"Network": "10.10.0.0/26", "Backend": {"Type": "udp"}})");
+    CHECK(small.subnet_len == 28);  // below a /22: network length + 2
+    CHECK(small.port == 8285);
+    auto h = config_of(R"({"Network": "10.244.0.0/16", "SubnetLen": 26, "SubnetMin": "10.244.0.64",
+        "SubnetMax": "10.244.1.0", "Backend": {"Type": "host-gw"}})");
+    CHECK(h.capacity() == 4);
+    CHECK(h.backend == Backend::host_gw);
+
+    CHECK(config_error(R"({"Network": "10.244.0.0/24", "SubnetLen": 24})")
+              .find("10.244.0.0/24 is too small for /24 subnets") != std::string::npos);
+    CHECK(config_error(R"({"Network": "10.244.0.0/16", "SubnetLen": 31})")
+              .find("subnet length /31 is out of range") != std::string::npos);
+    CHECK(config_error(R"({"Network": "10.244.0.0/16", "Backend": {"Type": "ipip"}})")
+              .find("Backend.Type: unknown backend \"ipip\"") != std::string::npos);
+    CHECK(config_error(R"({"Network": "10.244.0.1/16"})").find("host bits set") !=
+          std::string::npos);
+    CHECK(config_error(R"({"Network": "10.244.0.0/16", "SubnetMin": "10.244.1.7"})")
+              .find("SubnetMin 10.244.1.7 is not the start of a /24 subnet") != std::string::npos);
+    CHECK(config_error(R"({"Network": "10.244.0.0/16", "SubnetMax": "10.245.0.0"})")
+              .find("outside") != std::string::npos);
+    CHECK(config_error(R"({"Network": "10.244.0.0/16", "Backend": {"Type": "vxlan", "VNI": 0}})")
+              .find("VNI 0 is out of range") != std::string::npos);
+    CHECK(config_error(R"({"Netwrok": "10.244.0.0/16"})").find("Netwrok: unknown key") !=
+          std::string::npos);
+    CHECK(config_error("{").find("net.json: not a JSON object") == 0);
+}
+
+TEST_CASE("subnet choice: a node's own lease first, else the lowest free one") {
+    auto c = config_of(R"({"Network": "10.244.0.0/16"})");
+    std::vector<Lease> leases(2);
+    leases[0].subnet = *parse_prefix("10.244.1.0/24", true);
+    leases[0].public_ip = ip("192.168.100.1");
+    leases[1].subnet = *parse_prefix("10.244.3.0/24", true);
+    leases[1].public_ip = ip("192.168.100.3");
+    CHECK(choose_subnet(c, leases, {}, ip("192.168.100.3"))->str() == "10.244.3.0/24");
+    CHECK(choose_subnet(c, leases, {}, ip("192.168.100.9"))->str() == "10.244.2.0/24");
+    CHECK(choose_subnet(c, leases, {*parse_prefix("10.244.2.0/24", true)}, ip("192.168.100.9"))
+              ->str() == "10.244.4.0/24");
+    auto tiny = config_of(R"({"Network": "10.9.0.0/23", "SubnetLen": 24})");
+    std::vector<Lease> full(1);
+    full[0].subnet = *parse_prefix("10.9.1.0/24", true);
+    full[0].public_ip = ip("192.168.100.1");
+    auto none = choose_subnet(tiny, full, {}, ip("192.168.100.2"));
+    REQUIRE_FALSE(none);
+    CHECK(none.error().message.find("no free /24 left in 10.9.0.0/23") == 0);
+}
+
+TEST_CASE("file store: acquire, same subnet again for the same node, renew, release, expiry") {
+    podnet::test::TempDir dir("pn-lease");
+    auto c = config_of(R"({"Network": "10.244.0.0/16"})");
+    FileLeaseStore store(dir.path + "/leases.json", c);
+    auto a = store.acquire(request("192.168.100.1"));
+    REQUIRE_MESSAGE(a, a.error().message);
+    CHECK(a->subnet.str() == "10.244.1.0/24");
+    auto b = store.acquire(request("192.168.100.2"));
+    REQUIRE(b);
+    CHECK(b->subnet.str() == "10.244.2.0/24");
+    auto again = store.acquire(request("192.168.100.1"));  // a restarted node
+    REQUIRE(again);
+    CHECK(again->subnet.str() == "10.244.1.0/24");
+    auto renewed = store.renew(*b, 120);
+    REQUIRE(renewed);
+    CHECK(renewed->expiration_ms > b->expiration_ms);
+    CHECK(store.list()->leases.size() == 2);
+    REQUIRE(store.release(b->subnet));
+    CHECK(store.list()->leases.size() == 1);
+    auto lost = store.renew(*b, 60);
+    REQUIRE_FALSE(lost);
+    CHECK(lost.error().message == "lease 10.244.2.0-24 is no longer held by 192.168.100.2");
+    auto brief = store.acquire(request("192.168.100.5", 0));  // expires at once
+    REQUIRE(brief);
+    CHECK(store.list()->leases.size() == 1);  // an expired lease is not live
+}
+
+TEST_CASE("file store: a record that does not parse is skipped with a warning and not reused") {
+    podnet::test::TempDir dir("pn-lease");
+    std::string path = dir.path + "/leases.json";
+    std::ofstream(path) << R"({"leases": {"10.244.1.0-24": {"subnet": "10.244.1.0/24",
+        "PublicIP": "not-an-ip", "BackendType": "vxlan", "expiration_ms": 99999999999999}}})";
+    FileLeaseStore store(path, config_of(R"({"Network": "10.244.0.0/16"})"));
+    auto list = store.list();
+    REQUIRE(list);
+    CHECK(list->leases.empty());
+    REQUIRE(list->warnings.size() == 1);
+    CHECK(list->warnings[0].find("lease 10.244.1.0-24: PublicIP:") == 0);
+    auto a = store.acquire(request("192.168.100.1"));
+    REQUIRE(a);
+    CHECK(a->subnet.str() == "10.244.2.0/24");
+}
+
+TEST_CASE("file store: twenty processes racing never share a subnet") {
+    podnet::test::TempDir dir("pn-lease");
+    std::string path = dir.path + "/leases.json";
+    auto c = config_of(R"({"Network": "10.244.0.0/16"})");
+    int pipefd[2];
+    REQUIRE(::pipe(pipefd) == 0);
+    std::vector<pid_t> children;
+    for (int i = 0; i < 20; ++i) {
+        pid_t pid = ::fork();
+        REQUIRE(pid >= 0);
+        if (pid == 0) {
+            FileLeaseStore store(path, c);
+            std::string address = "192.168.100." + std::to_string(i + 1);
+            auto lease = store.acquire(request(address.c_str()));
+            std::string line = (lease ? lease->subnet.str() : "error") + "\n";
+            (void)!::write(pipefd[1], line.data(), line.size());
+            ::_exit(lease ? 0 : 1);
+        }
+        children.push_back(pid);
+    }
+    ::close(pipefd[1]);
+    for (pid_t pid : children) {
+        int status = 0;
+        ::waitpid(pid, &status, 0);
+        CHECK(WIFEXITED(status));
+        CHECK(WEXITSTATUS(status) == 0);
+    }
+    std::string out;
+    char buf[512];
+    for (ssize_t n; (n = ::read(pipefd[0], buf, sizeof buf)) > 0;) out.append(buf, n);
+    ::close(pipefd[0]);
+    std::set<std::string> subnets;
+    size_t lines = 0;
+    for (size_t at = 0, end; (end = out.find('\n', at)) != std::string::npos; at = end + 1) {
+        subnets.insert(out.substr(at, end - at));
+        ++lines;
+    }
+    CHECK(lines == 20);
+    CHECK(subnets.size() == 20);
+    CHECK(FileLeaseStore(path, c).list()->leases.size() == 20);
+}
