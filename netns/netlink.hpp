@@ -1,5 +1,6 @@
 #pragma once
-// Links, addresses and routes through rtnetlink (libnl-route-3), without `ip` commands.
+// Links, addresses, routes, neighbours and VXLAN forwarding entries through rtnetlink
+// (libnl-route-3), without `ip` commands.
 //
 // A netlink socket is bound to the network namespace it was created in, for its whole life, no
 // matter which thread uses it later. So a NetlinkSocket opened in a pod's namespace configures
@@ -8,6 +9,8 @@
 // Errors are one line naming the link and the operation, ending in the kernel's reason (and its
 // extended-ack text when it sent one): "create veth pn1a2b3c (peer eth0): File exists".
 
+#include <compare>
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
@@ -19,6 +22,40 @@
 #include "netns/run_in_netns.hpp"
 
 namespace podnet {
+
+// A VXLAN tunnel endpoint as flannel's vxlan backend makes it:
+// `ip link add NAME type vxlan id VNI local LOCAL dev UNDERLAY dstport PORT nolearning`.
+struct VxlanSpec {
+    std::string name;
+    uint32_t vni = 0;                // 0-16777215
+    std::optional<IpAddress> local;  // source address of the outer packets (IPv4 or IPv6)
+    std::string underlay;            // the outer packets' link (IFLA_VXLAN_LINK), or empty
+    uint16_t port = 8472;            // UDP destination port (Linux's default, not IANA's 4789)
+    int mtu = 0;                     // 0 = the kernel's default
+    bool learning = false;           // learn remote MACs from received packets
+};
+
+// A permanent neighbour (ARP / NDP) entry: `ip` is reached at link-layer address `mac`.
+struct Neighbour {
+    IpAddress ip;
+    std::string mac;  // "aa:bb:cc:dd:ee:ff"
+    auto operator<=>(const Neighbour&) const = default;
+};
+
+// A VXLAN forwarding entry: frames for `mac` are tunnelled to the remote endpoint `dst`.
+struct FdbEntry {
+    std::string mac;  // "aa:bb:cc:dd:ee:ff"
+    IpAddress dst;
+    auto operator<=>(const FdbEntry&) const = default;
+};
+
+// A main-table unicast route through one link.
+struct RouteEntry {
+    IpPrefix destination;
+    std::optional<IpAddress> via;
+    bool onlink = false;  // RTNH_F_ONLINK: the gateway is taken to be on the link, unchecked
+    auto operator<=>(const RouteEntry&) const = default;
+};
 
 // A NETLINK_ROUTE socket bound to one network namespace. Move-only; a moved-from socket must not
 // be used. One thread at a time (requests and their acks are matched by sequence number).
@@ -63,6 +100,12 @@ class NetlinkSocket {
     [[nodiscard]] Result<std::vector<std::string>> list_links(std::string_view prefix);
     // The link-layer address, "aa:bb:cc:dd:ee:ff" (for display).
     [[nodiscard]] Result<std::string> link_mac(const std::string& name);
+    // A VXLAN device, down. For agent restarts: an existing VXLAN link of that name with the
+    // same VNI, port, local address (when given), underlay (when given) and learning is kept
+    // as it is, only its MTU set to `spec.mtu` when that is given; anything else of that name is
+    // an error naming each difference ("... exists with vni 2 (want 1)"). The kernel refuses a
+    // second device with the same VNI, port and local address under another name.
+    [[nodiscard]] Result<void> create_vxlan(const VxlanSpec& spec);
 
     // Addresses. `address` is an interface address with its prefix length ("10.0.0.2/24"): the
     // kernel adds the connected route when the link is up. IPv4 gets the subnet's broadcast
@@ -83,6 +126,37 @@ class NetlinkSocket {
     // Deletes the route to `destination` through `link`, whatever its gateway. A missing route
     // (or link) = success.
     [[nodiscard]] Result<void> delete_route(const IpPrefix& destination, const std::string& link);
+    // `destination` through `link` (via `via` when given), replacing the route to
+    // `destination` that is there, whatever its gateway or link (NLM_F_REPLACE). `onlink`
+    // (RTNH_F_ONLINK) skips the check that the gateway is reachable through the link: flannel's
+    // vxlan backend routes "10.244.2.0/24 via 10.244.2.0 dev flannel.1 onlink".
+    [[nodiscard]] Result<void> replace_route(const IpPrefix& destination,
+                                             const std::optional<IpAddress>& via,
+                                             const std::string& link, bool onlink);
+    // Main-table unicast routes through `link`, IPv4 then IPv6, for reconciliation. Routes
+    // the kernel made itself (proto kernel: connected subnets, IPv6 fe80::/64) are left out,
+    // as are multipath routes.
+    [[nodiscard]] Result<std::vector<RouteEntry>> routes(const std::string& link);
+
+    // Neighbours (ARP for IPv4, NDP for IPv6). `replace_neighbour` makes `ip` permanently
+    // (NUD_PERMANENT) reachable at `mac` on `link`, creating or overwriting the entry.
+    [[nodiscard]] Result<void> replace_neighbour(const std::string& link, const IpAddress& ip,
+                                                 const std::string& mac);
+    // Whatever its state. A missing entry (or link) = success.
+    [[nodiscard]] Result<void> delete_neighbour(const std::string& link, const IpAddress& ip);
+    // The permanent entries on `link`, IPv4 then IPv6, each family by address.
+    [[nodiscard]] Result<std::vector<Neighbour>> neighbours(const std::string& link);
+
+    // The forwarding database of a VXLAN device (`bridge fdb ... self`): `replace_fdb` sends
+    // frames for `mac` to the remote endpoint `dst`, permanently, overwriting the entry's
+    // destination if `mac` had one.
+    [[nodiscard]] Result<void> replace_fdb(const std::string& link, const std::string& mac,
+                                           const IpAddress& dst);
+    // The entry `mac` -> `dst`. A missing entry (or link) = success.
+    [[nodiscard]] Result<void> delete_fdb(const std::string& link, const std::string& mac,
+                                          const IpAddress& dst);
+    // Entries with a remote destination, by MAC then destination.
+    [[nodiscard]] Result<std::vector<FdbEntry>> fdb_entries(const std::string& link);
 
   private:
     struct State;  // the nl_sock and the kernel's last refusal (netlink.cpp)
