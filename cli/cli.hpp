@@ -41,5 +41,7 @@ int cmd_port(Context& ctx, Args args);
 int cmd_cni(Context& ctx, Args args);
 int cmd_policy(Context& ctx, Args args);
 int cmd_namespace(Context& ctx, Args args);
+int cmd_overlay(Context& ctx, Args args);
+int cmd_lab(Context& ctx, Args args);
 
 }  // namespace podnet::cli

@@ -1,6 +1,7 @@
 // podnet: the command line. Global options come before the command.
 
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -42,6 +43,11 @@ NetworkPolicy (networking.k8s.io/v1):
   policy eval --scenario FILE [--json]    judge a scenario offline
   policy probe --scenario FILE [--json]   build it in a private network namespace and compare
   namespace label NS KEY=VALUE... [KEY-]...   namespace ls [--json]
+Overlay (flannel's design) and the multi-node lab:
+  overlay agent --network-config FILE --store file:PATH --public-ip IP --iface IF [--node N] [--ttl S]
+  overlay leases|status --network-config FILE --store file:PATH [--json]
+  lab up [--nodes N] [--backend vxlan|host-gw] [--cluster-cidr CIDR] [--json]
+  lab exec NODE -- COMMAND ARGS...     lab status [--json]     lab down
 Maintenance:
   gc [--json]            remove what crashed or stopped sandboxes left behind
   config show            the effective configuration (TOML)
@@ -111,6 +117,10 @@ int run_main(int argc, char** argv) {
     if (!config) return report(config.error());
     Context ctx;
     ctx.config = *config;
+    // `podnet lab exec NODE -- podnet ...` runs podnet as if on that node: its root.
+    if (root.empty())
+        if (const char* env = std::getenv("PODNET_ROOT"); env != nullptr && *env != '\0')
+            root = env;
     if (!root.empty()) {
         if (root.front() != '/') return usage_error("--root " + root + ": must be absolute");
         place_under_root(ctx.config, root);
@@ -129,6 +139,8 @@ int run_main(int argc, char** argv) {
     if (command == "cni") return cmd_cni(ctx, rest);
     if (command == "policy") return cmd_policy(ctx, rest);
     if (command == "namespace") return cmd_namespace(ctx, rest);
+    if (command == "overlay") return cmd_overlay(ctx, rest);
+    if (command == "lab") return cmd_lab(ctx, rest);
     if (command == "config") return cmd_config(ctx, rest);
     return usage_error("unknown command \"" + command + "\" (see podnet --help)");
 }

@@ -1,0 +1,118 @@
+#include "overlay/agent.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <thread>
+
+namespace podnet::overlay {
+
+namespace {
+
+// What the kernel depends on in a lease list: subnet, address, backend and its data.
+std::string fingerprint(const std::vector<Lease>& leases) {
+    std::string out;
+    for (const auto& l : leases)
+        out += subnet_key(l.subnet) + "@" + l.public_ip.str() + "/" + backend_name(l.backend) +
+               l.backend_data.dump() + ";";
+    return out;
+}
+
+// Sleeps up to `ms`, waking early when `stop` is set.
+void nap(int ms, const std::atomic<bool>& stop) {
+    for (int slept = 0; slept < ms && !stop; slept += 10)
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+}
+
+}  // namespace
+
+std::string masquerade_script(const IpPrefix& cluster) {
+    std::string net = cluster.network().str();
+    return "add table ip podnet_overlay\n"
+           "add chain ip podnet_overlay postrouting"
+           " { type nat hook postrouting priority srcnat; policy accept; }\n"
+           "flush chain ip podnet_overlay postrouting\n"
+           // Inside the cluster the source stays the pod's; beyond it, the node's.
+           "add rule ip podnet_overlay postrouting ip saddr " +
+           net + " ip daddr != " + net + " masquerade\n";
+}
+
+Result<void> run_agent(const AgentOptions& o, LeaseStore& store, NetlinkSocket& netlink,
+                       const std::atomic<bool>& stop) {
+    auto log = [&](const std::string& line) {
+        if (o.log) o.log(line);
+    };
+    auto backend = make_backend(o.config, o.local, netlink);
+    if (!backend) return std::unexpected(backend.error());
+    auto data = (*backend)->prepare();
+    if (!data) return std::unexpected(data.error());
+
+    LeaseRequest request{o.local.public_ip, o.node, o.config.backend, *data, o.ttl_seconds};
+    Lease own;
+    for (int backoff = 100;; backoff = std::min(backoff * 2, 5000)) {
+        if (stop) return {};
+        auto lease = store.acquire(request);
+        if (lease) {
+            own = *lease;
+            break;
+        }
+        log("acquire lease: " + lease.error().message + " (retrying in " + std::to_string(backoff) +
+            " ms)");
+        nap(backoff, stop);
+    }
+    log("lease " + own.subnet.str() + " for " + own.public_ip.str() + " (" +
+        backend_name(own.backend) + ")");
+    if (auto r = (*backend)->activate(own); !r) return std::unexpected(r.error());
+    if (o.on_lease)
+        if (auto r = o.on_lease(own, (*backend)->pod_mtu()); !r) return std::unexpected(r.error());
+
+    std::string applied;
+    int backoff = 100;
+    auto next_renewal = std::chrono::steady_clock::now() + std::chrono::seconds(o.ttl_seconds) / 3;
+    while (!stop) {
+        auto list = store.list();
+        if (!list) {
+            log("list leases: " + list.error().message + " (retrying in " +
+                std::to_string(backoff) + " ms)");
+            nap(backoff, stop);
+            backoff = std::min(backoff * 2, 5000);
+            continue;
+        }
+        backoff = 100;
+        for (const auto& w : list->warnings) log("skipped " + w);
+        std::vector<Lease> others;
+        for (const auto& l : list->leases)
+            if (!(l.subnet == own.subnet)) others.push_back(l);
+        std::string now = fingerprint(others);
+        if (now != applied) {
+            if (auto r = (*backend)->reconcile(others); !r) {
+                log(r.error().message);
+            } else {
+                applied = now;
+                log("reconciled: " + std::to_string(others.size()) + " other nodes");
+            }
+        }
+        if (std::chrono::steady_clock::now() >= next_renewal) {
+            auto renewed = store.renew(own, o.ttl_seconds);
+            if (renewed) {
+                own = *renewed;
+                next_renewal =
+                    std::chrono::steady_clock::now() + std::chrono::seconds(o.ttl_seconds) / 3;
+            } else {
+                log("renew lease: " + renewed.error().message);
+                // Lost it (expired while the store was away, or removed): take one again.
+                if (auto again = store.acquire(request)) {
+                    own = *again;
+                    if (auto r = (*backend)->activate(own); !r) log(r.error().message);
+                    if (o.on_lease)
+                        if (auto r = o.on_lease(own, (*backend)->pod_mtu()); !r)
+                            log(r.error().message);
+                }
+            }
+        }
+        nap(o.poll_ms, stop);
+    }
+    log("stopping (devices, routes and the lease stay)");
+    return {};
+}
+
+}  // namespace podnet::overlay

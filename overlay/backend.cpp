@@ -1,0 +1,162 @@
+#include "overlay/backend.hpp"
+
+#include <algorithm>
+#include <map>
+#include <set>
+
+namespace podnet::overlay {
+
+std::string vtep_name(uint32_t vni) {
+    return "podnet." + std::to_string(vni);
+}
+
+namespace {
+
+std::string context(const std::string& what) {
+    return "overlay: " + what;
+}
+
+// Routes on `link` towards the cluster network made to be exactly `wanted` (destination ->
+// gateway, onlink). Others on the link are left alone (the connected route, say).
+Result<void> reconcile_routes(NetlinkSocket& nl, const OverlayConfig& config,
+                              const std::string& link, const std::map<IpPrefix, IpAddress>& wanted,
+                              bool onlink) {
+    auto current = nl.routes(link);
+    if (!current) return wrap(current.error(), context("list routes on " + link));
+    for (const auto& r : *current) {
+        if (!config.network.contains(r.destination.address) ||
+            r.destination.length < config.network.length)
+            continue;
+        auto it = wanted.find(r.destination);
+        if (it == wanted.end())
+            if (auto d = nl.delete_route(r.destination, link); !d)
+                return wrap(d.error(), context("remove route"));
+    }
+    for (const auto& [destination, via] : wanted) {
+        bool present = std::any_of(current->begin(), current->end(), [&](const auto& r) {
+            return r.destination == destination && r.via && *r.via == via && r.onlink == onlink;
+        });
+        if (present) continue;
+        if (auto r = nl.replace_route(destination, via, link, onlink); !r)
+            return wrap(r.error(), context("route " + destination.str()));
+    }
+    return {};
+}
+
+class HostGw final : public OverlayBackend {
+  public:
+    HostGw(const OverlayConfig& config, const LocalNode& local, NetlinkSocket& nl)
+        : config_(config), local_(local), nl_(nl) {}
+    Result<nlohmann::json> prepare() override { return nlohmann::json::object(); }
+    Result<void> activate(const Lease&) override { return {}; }
+    Result<void> reconcile(const std::vector<Lease>& others) override {
+        std::map<IpPrefix, IpAddress> wanted;
+        for (const auto& l : others)
+            if (l.backend == Backend::host_gw) wanted[l.subnet] = l.public_ip;
+        return reconcile_routes(nl_, config_, local_.underlay, wanted, false);
+    }
+    int pod_mtu() const override { return config_.mtu != 0 ? config_.mtu : local_.underlay_mtu; }
+
+  private:
+    OverlayConfig config_;
+    LocalNode local_;
+    NetlinkSocket& nl_;
+};
+
+class Vxlan final : public OverlayBackend {
+  public:
+    Vxlan(const OverlayConfig& config, const LocalNode& local, NetlinkSocket& nl)
+        : config_(config), local_(local), nl_(nl), name_(vtep_name(config.vni)) {}
+
+    Result<nlohmann::json> prepare() override {
+        VxlanSpec spec;
+        spec.name = name_;
+        spec.vni = config_.vni;
+        spec.local = local_.public_ip;
+        spec.underlay = local_.underlay;
+        spec.port = config_.port;
+        spec.mtu = pod_mtu();
+        if (auto r = nl_.create_vxlan(spec); !r) return wrap(r.error(), context("VTEP"));
+        if (auto r = nl_.set_up(name_); !r) return wrap(r.error(), context("VTEP"));
+        auto mac = nl_.link_mac(name_);
+        if (!mac) return wrap(mac.error(), context("VTEP"));
+        return nlohmann::json{{"VtepMAC", *mac}};
+    }
+
+    Result<void> activate(const Lease& own) override {
+        // flannel gives the VTEP its subnet's network address as a /32: the source for the
+        // node's own traffic into the overlay, and the gateway other nodes route through.
+        IpPrefix address{own.subnet.network().address, own.subnet.address.is_v4() ? 32 : 128};
+        if (auto r = nl_.add_address(name_, address); !r) return wrap(r.error(), context("VTEP"));
+        return {};
+    }
+
+    Result<void> reconcile(const std::vector<Lease>& others) override {
+        std::map<IpPrefix, IpAddress> routes;
+        std::map<IpAddress, std::string> neighbours;
+        std::map<std::string, IpAddress> fdb;
+        for (const auto& l : others) {
+            if (l.backend != Backend::vxlan) continue;
+            std::string mac = l.backend_data.value("VtepMAC", "");
+            if (mac.empty()) continue;
+            IpAddress gateway = l.subnet.network().address;
+            routes[l.subnet] = gateway;
+            neighbours[gateway] = mac;
+            fdb[mac] = l.public_ip;
+        }
+        // Neighbour and FDB entries first, so a new route never points at an unresolved hop.
+        auto current_fdb = nl_.fdb_entries(name_);
+        if (!current_fdb) return wrap(current_fdb.error(), context("list FDB"));
+        for (const auto& e : *current_fdb) {
+            auto it = fdb.find(e.mac);
+            if (it == fdb.end() || !(it->second == e.dst))
+                if (auto r = nl_.delete_fdb(name_, e.mac, e.dst); !r)
+                    return wrap(r.error(), context("FDB"));
+        }
+        for (const auto& [mac, dst] : fdb)
+            if (auto r = nl_.replace_fdb(name_, mac, dst); !r)
+                return wrap(r.error(), context("FDB"));
+        auto current_neigh = nl_.neighbours(name_);
+        if (!current_neigh) return wrap(current_neigh.error(), context("list neighbours"));
+        for (const auto& n : *current_neigh)
+            if (!neighbours.contains(n.ip))
+                if (auto r = nl_.delete_neighbour(name_, n.ip); !r)
+                    return wrap(r.error(), context("neighbour"));
+        for (const auto& [ip, mac] : neighbours) {
+            bool same = std::any_of(current_neigh->begin(), current_neigh->end(),
+                                    [&](const auto& n) { return n.ip == ip && n.mac == mac; });
+            if (!same)
+                if (auto r = nl_.replace_neighbour(name_, ip, mac); !r)
+                    return wrap(r.error(), context("neighbour"));
+        }
+        return reconcile_routes(nl_, config_, name_, routes, true);
+    }
+
+    int pod_mtu() const override {
+        return config_.mtu != 0 ? config_.mtu : local_.underlay_mtu - 50;
+    }
+
+  private:
+    OverlayConfig config_;
+    LocalNode local_;
+    NetlinkSocket& nl_;
+    std::string name_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<OverlayBackend>> make_backend(const OverlayConfig& config,
+                                                     const LocalNode& local,
+                                                     NetlinkSocket& netlink) {
+    switch (config.backend) {
+        case Backend::host_gw:
+            return std::make_unique<HostGw>(config, local, netlink);
+        case Backend::vxlan:
+            return std::make_unique<Vxlan>(config, local, netlink);
+        case Backend::udp:
+            break;
+    }
+    return fail("overlay backend " + backend_name(config.backend) + " is not implemented yet");
+}
+
+}  // namespace podnet::overlay

@@ -1,0 +1,327 @@
+#include "overlay/lab.hpp"
+
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/mount.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <future>
+#include <thread>
+
+#include "common/fs.hpp"
+#include "common/process.hpp"
+#include "netns/namespace.hpp"
+#include "netns/netlink.hpp"
+#include "overlay/file_store.hpp"
+
+namespace podnet::overlay {
+
+namespace {
+
+constexpr const char* underlay_bridge = "pnlab0";
+constexpr const char* lab_side_address = "192.168.100.254/24";
+
+std::string lab_dir(const std::string& root) {
+    return root + "/lab";
+}
+std::string node_dir(const std::string& root, const std::string& node) {
+    return lab_dir(root) + "/nodes/" + node;
+}
+std::string node_ip(int k) {
+    return "192.168.100." + std::to_string(k);
+}
+
+// A new network namespace pinned at `pin`, made on a thread of its own (the caller never moves).
+Result<void> make_pinned_netns(const std::string& pin) {
+    std::promise<Result<void>> done;
+    std::thread([&] {
+        if (::unshare(CLONE_NEWNET) != 0) {
+            done.set_value(fail_errno("new network namespace", errno));
+            return;
+        }
+        int fd = ::open(pin.c_str(), O_CREAT | O_RDONLY | O_CLOEXEC, 0444);
+        if (fd < 0) {
+            done.set_value(fail_errno("create " + pin, errno));
+            return;
+        }
+        ::close(fd);
+        if (::mount("/proc/thread-self/ns/net", pin.c_str(), nullptr, MS_BIND, nullptr) != 0)
+            done.set_value(fail_errno("pin network namespace at " + pin, errno));
+        else
+            done.set_value({});
+    }).join();
+    return done.get_future().get();
+}
+
+// Runs argv inside the node's network namespace as a detached process (own session, output to
+// `log`); returns its pid.
+Result<pid_t> spawn_in_node(const std::string& pin, const std::vector<std::string>& argv,
+                            const std::string& log) {
+    UniqueFd ns(::open(pin.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!ns) return fail_errno("open " + pin, errno);
+    pid_t pid = ::fork();
+    if (pid < 0) return fail_errno("fork", errno);
+    if (pid == 0) {
+        if (::setns(ns.get(), CLONE_NEWNET) != 0) ::_exit(126);
+        ::setsid();
+        int out = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+        int in = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+        if (out < 0 || in < 0) ::_exit(126);
+        ::dup2(in, 0);
+        ::dup2(out, 1);
+        ::dup2(out, 2);
+        std::vector<char*> args;
+        for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+        args.push_back(nullptr);
+        ::execv(args[0], args.data());
+        ::_exit(127);
+    }
+    return pid;
+}
+
+// The node's agent, detached, its pid and start time in agent.json.
+Result<void> start_agent(const std::string& root, int k, const std::string& podnet) {
+    std::string lab = lab_dir(root);
+    std::string name = "node" + std::to_string(k);
+    std::string dir = node_dir(root, name);
+    auto pid =
+        spawn_in_node(dir + "/net",
+                      {podnet, "--root", dir + "/root", "overlay", "agent", "--network-config",
+                       lab + "/net.json", "--store", "file:" + lab + "/leases.json", "--public-ip",
+                       node_ip(k), "--iface", "eth0", "--node", name},
+                      dir + "/agent.log");
+    if (!pid) return std::unexpected(pid.error());
+    auto stat = read_proc_stat(*pid);
+    nlohmann::json agent = {{"pid", *pid}, {"start_time", stat ? stat->start_time : 0}};
+    return write_file_atomic(dir + "/agent.json", agent.dump() + "\n", 0644);
+}
+
+Result<nlohmann::json> read_lab(const std::string& root) {
+    auto text = read_file(lab_dir(root) + "/lab.json");
+    if (!text) return fail("no lab under " + root + " (podnet lab up first)");
+    auto doc = nlohmann::json::parse(*text, nullptr, false);
+    if (doc.is_discarded()) return fail(lab_dir(root) + "/lab.json: not valid JSON");
+    return doc;
+}
+
+Result<OverlayConfig> lab_config(const std::string& root) {
+    auto text = read_file(lab_dir(root) + "/net.json");
+    if (!text) return std::unexpected(text.error());
+    return parse_flannel_json(*text, lab_dir(root) + "/net.json");
+}
+
+}  // namespace
+
+Result<LabStatus> lab_up(const LabOptions& o) {
+    if (o.nodes < 1 || o.nodes > 200) return fail("lab: --nodes must be 1-200");
+    std::string lab = lab_dir(o.root);
+    if (path_exists(lab + "/lab.json"))
+        return fail("lab: a lab already exists under " + o.root + " (podnet lab down first)");
+    OverlayConfig config;
+    config.network =
+        o.cluster.address.family != 0 ? o.cluster : *parse_prefix("10.244.0.0/16", true);
+    config.backend = o.backend;
+    auto finished = finish_config(config);
+    if (!finished) return wrap(finished.error(), "lab");
+    nlohmann::json net = {{"Network", finished->network.str()},
+                          {"SubnetLen", finished->subnet_len},
+                          {"Backend", {{"Type", backend_name(o.backend)}, {"VNI", finished->vni}}}};
+    if (finished->capacity() < static_cast<uint64_t>(o.nodes))
+        return fail("lab: " + finished->network.str() + " has room for " +
+                    std::to_string(finished->capacity()) + " nodes, not " +
+                    std::to_string(o.nodes));
+    if (auto r = make_dirs(lab + "/nodes", 0755); !r) return std::unexpected(r.error());
+    nlohmann::json record = {{"nodes", o.nodes},
+                             {"backend", backend_name(o.backend)},
+                             {"cluster", finished->network.str()},
+                             {"underlay", underlay_bridge}};
+    if (auto r = write_file_atomic(lab + "/net.json", net.dump(2) + "\n", 0644); !r)
+        return std::unexpected(r.error());
+    if (auto r = write_file_atomic(lab + "/lab.json", record.dump(2) + "\n", 0644); !r)
+        return std::unexpected(r.error());
+
+    auto host = NetlinkSocket::open_current();
+    if (!host) return wrap(host.error(), "lab");
+    Result<void> r = host->create_bridge(underlay_bridge, 0);
+    if (r) r = host->add_address(underlay_bridge, *parse_prefix(lab_side_address, false));
+    if (r) r = host->set_up(underlay_bridge);
+    if (!r) return wrap(r.error(), "lab: underlay");
+
+    for (int k = 1; k <= o.nodes; ++k) {
+        std::string name = "node" + std::to_string(k);
+        std::string dir = node_dir(o.root, name);
+        std::string context = "lab: " + name;
+        if (auto m = make_dirs(dir + "/root", 0755); !m) return wrap(m.error(), context);
+        if (auto m = make_pinned_netns(dir + "/net"); !m) return wrap(m.error(), context);
+        auto ns = open_namespace(dir + "/net");
+        if (!ns) return wrap(ns.error(), context);
+        std::string veth = "pnlab" + std::to_string(k);
+        r = host->create_veth(veth, "eth0", ns->get(), 0);
+        if (r) r = host->set_master(veth, underlay_bridge);
+        if (r) r = host->set_up(veth);
+        if (!r) return wrap(r.error(), context);
+        auto inside = NetlinkSocket::open_in(ns->get());
+        if (!inside) return wrap(inside.error(), context);
+        r = inside->set_up("lo");
+        if (r) r = inside->add_address("eth0", *parse_prefix(node_ip(k) + "/24", false));
+        if (r) r = inside->set_up("eth0");
+        if (!r) return wrap(r.error(), context);
+        if (auto a = start_agent(o.root, k, o.podnet_binary); !a) return wrap(a.error(), context);
+    }
+
+    // Ready when every node holds a lease.
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(o.timeout_ms);
+    for (;;) {
+        auto status = lab_status(o.root);
+        if (!status) return std::unexpected(status.error());
+        size_t leased = 0;
+        for (const auto& n : status->nodes) {
+            if (!n.agent_running) {
+                auto log = read_file(node_dir(o.root, n.name) + "/agent.log");
+                return fail("lab: the agent of " + n.name + " stopped: " +
+                            (log ? log->substr(log->size() > 300 ? log->size() - 300 : 0)
+                                 : std::string("no log")));
+            }
+            if (!n.subnet.empty()) ++leased;
+        }
+        if (leased == status->nodes.size()) return status;
+        if (std::chrono::steady_clock::now() > deadline)
+            return fail("lab: only " + std::to_string(leased) + " of " +
+                        std::to_string(status->nodes.size()) + " nodes hold a lease after " +
+                        std::to_string(o.timeout_ms) + " ms");
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+}
+
+Result<LabStatus> lab_status(const std::string& root) {
+    auto lab = read_lab(root);
+    if (!lab) return std::unexpected(lab.error());
+    auto config = lab_config(root);
+    if (!config) return std::unexpected(config.error());
+    LabStatus status;
+    status.backend = lab->value("backend", "");
+    status.cluster = lab->value("cluster", "");
+    FileLeaseStore store(lab_dir(root) + "/leases.json", *config);
+    auto leases = store.list();
+    if (leases) status.warnings = leases->warnings;
+    int nodes = lab->value("nodes", 0);
+    for (int k = 1; k <= nodes; ++k) {
+        LabNode n;
+        n.name = "node" + std::to_string(k);
+        n.public_ip = node_ip(k);
+        n.netns = node_dir(root, n.name) + "/net";
+        n.root = node_dir(root, n.name) + "/root";
+        if (auto text = read_file(node_dir(root, n.name) + "/agent.json")) {
+            auto agent = nlohmann::json::parse(*text, nullptr, false);
+            if (!agent.is_discarded()) {
+                n.agent_pid = agent.value("pid", 0);
+                n.agent_running =
+                    n.agent_pid > 0 &&
+                    process_running(n.agent_pid, agent.value("start_time", uint64_t{0}));
+            }
+        }
+        if (leases)
+            for (const auto& l : leases->leases)
+                if (l.public_ip.str() == n.public_ip) n.subnet = l.subnet.str();
+        status.nodes.push_back(n);
+    }
+    return status;
+}
+
+Result<void> lab_restart_agent(const std::string& root, const std::string& node,
+                               const std::string& podnet_binary, bool start) {
+    auto n = lab_node(root, node);
+    if (!n) return std::unexpected(n.error());
+    if (n->agent_running) {
+        ::kill(n->agent_pid, SIGTERM);
+        for (int i = 0; i < 300 && process_running(n->agent_pid, 0); ++i)
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        if (process_running(n->agent_pid, 0))
+            return fail("lab: the agent of " + node + " ignored SIGTERM");
+    }
+    if (!start) return {};
+    int k = std::atoi(node.c_str() + 4);
+    if (auto r = start_agent(root, k, podnet_binary); !r) return wrap(r.error(), "lab: " + node);
+    for (int i = 0; i < 1000; ++i) {
+        auto again = lab_node(root, node);
+        if (again && again->agent_running && !again->subnet.empty()) return {};
+        if (again && !again->agent_running) return fail("lab: the agent of " + node + " stopped");
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return fail("lab: " + node + " holds no lease 10 s after its agent started");
+}
+
+Result<LabNode> lab_node(const std::string& root, const std::string& node) {
+    auto status = lab_status(root);
+    if (!status) return std::unexpected(status.error());
+    for (const auto& n : status->nodes)
+        if (n.name == node) return n;
+    return fail("lab: no node \"" + node + "\" (node1 ... node" +
+                std::to_string(status->nodes.size()) + ")");
+}
+
+Result<void> lab_down(const std::string& root, const std::string& podnet_binary) {
+    auto status = lab_status(root);
+    if (!status) return std::unexpected(status.error());
+    std::vector<std::string> errors;
+    for (const auto& n : status->nodes) {
+        if (n.agent_running) {
+            ::kill(n.agent_pid, SIGTERM);
+            for (int i = 0; i < 300 && process_running(n.agent_pid, 0); ++i)
+                std::this_thread::sleep_for(std::chrono::milliseconds(10));
+            if (process_running(n.agent_pid, 0)) ::kill(n.agent_pid, SIGKILL);
+        }
+        // The node's sandboxes: their pause processes live outside the namespace's life.
+        if (path_exists(n.netns) && is_namespace_pin(n.netns)) {
+            std::string p = podnet_binary + " --root " + n.root;
+            auto pid = spawn_in_node(
+                n.netns, {"/bin/sh", "-c", p + " sandbox ls -q | xargs -r " + p + " sandbox rm -f"},
+                node_dir(root, n.name) + "/down.log");
+            if (pid) {
+                int st = 0;
+                ::waitpid(*pid, &st, 0);
+            } else {
+                errors.push_back(pid.error().message);
+            }
+        }
+    }
+    auto host = NetlinkSocket::open_current();
+    for (size_t k = 1; k <= status->nodes.size(); ++k) {
+        if (host)
+            if (auto r = host->delete_link("pnlab" + std::to_string(k)); !r)
+                errors.push_back(r.error().message);
+        // Unpinning ends the namespace, and with it the node's VTEP, bridge and nft tables.
+        if (auto r = unpin_namespace(status->nodes[k - 1].netns); !r)
+            errors.push_back(r.error().message);
+    }
+    if (host)
+        if (auto r = host->delete_link(underlay_bridge); !r) errors.push_back(r.error().message);
+    if (auto r = remove_tree(lab_dir(root)); !r) errors.push_back(r.error().message);
+    if (!errors.empty()) {
+        std::string all = "lab down:";
+        for (const auto& e : errors) all += " " + e + ";";
+        return fail(all);
+    }
+    return {};
+}
+
+nlohmann::json lab_status_json(const LabStatus& s) {
+    nlohmann::json nodes = nlohmann::json::array();
+    for (const auto& n : s.nodes)
+        nodes.push_back({{"name", n.name},
+                         {"public_ip", n.public_ip},
+                         {"subnet", n.subnet},
+                         {"agent_pid", n.agent_pid},
+                         {"agent_running", n.agent_running},
+                         {"root", n.root},
+                         {"netns", n.netns}});
+    return {
+        {"backend", s.backend}, {"cluster", s.cluster}, {"nodes", nodes}, {"warnings", s.warnings}};
+}
+
+}  // namespace podnet::overlay

@@ -1,0 +1,64 @@
+#pragma once
+// `podnet lab`: many nodes on one VM. Each node is a network namespace (pinned under the lab's
+// root) with its own podnet state root, joined to the others by veths on one underlay bridge
+// (`pnlab0`, 192.168.100.0/24: node K is .K, the lab's own end .254), running its own
+// `podnet overlay agent` against the lab's lease store. How users and our tests run multi-node
+// integration tests on one machine.
+//
+// Layout under LAB = ROOT/lab:  lab.json, net.json (flannel config), leases.json (file store),
+//   nodes/nodeK/{net (netns pin), root/ (the node's podnet --root), agent.pid, agent.log}
+
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "common/result.hpp"
+#include "overlay/config.hpp"
+#include "overlay/lease.hpp"
+
+namespace podnet::overlay {
+
+struct LabOptions {
+    std::string root;           // the lab lives in ROOT/lab
+    std::string podnet_binary;  // started as the agent on every node
+    int nodes = 3;
+    Backend backend = Backend::vxlan;
+    IpPrefix cluster;        // default 10.244.0.0/16
+    int timeout_ms = 15000;  // for every node to hold its lease
+};
+
+struct LabNode {
+    std::string name;
+    std::string public_ip;
+    std::string netns;  // pin path
+    std::string root;   // its podnet --root
+    int agent_pid = 0;
+    bool agent_running = false;
+    std::string subnet;  // from its lease, when it holds one
+};
+
+struct LabStatus {
+    std::string backend;
+    std::string cluster;
+    std::vector<LabNode> nodes;
+    std::vector<std::string> warnings;
+};
+
+// Builds the lab and returns once every node holds its lease. A lab already there is an error.
+[[nodiscard]] Result<LabStatus> lab_up(const LabOptions& options);
+[[nodiscard]] Result<LabStatus> lab_status(const std::string& root);
+// Stops the agents, removes each node's sandboxes, the namespaces, veths, bridge and files.
+// Keeps going after errors and reports them all; running it again finishes the job.
+[[nodiscard]] Result<void> lab_down(const std::string& root, const std::string& podnet_binary);
+// The node's network namespace pin and podnet root, for `lab exec` (the CLI joins and execs).
+[[nodiscard]] Result<LabNode> lab_node(const std::string& root, const std::string& node);
+
+// Stops the node's agent (SIGTERM: it leaves devices, routes and lease as they are) and, with
+// `start`, starts it again and waits for its lease — `lab stop` / `lab start` / `lab restart`.
+[[nodiscard]] Result<void> lab_restart_agent(const std::string& root, const std::string& node,
+                                             const std::string& podnet_binary, bool start);
+
+[[nodiscard]] nlohmann::json lab_status_json(const LabStatus& status);
+
+}  // namespace podnet::overlay
