@@ -1,5 +1,7 @@
 #include "overlay/backend.hpp"
 
+#include "overlay/udp_backend.hpp"
+
 #include <algorithm>
 #include <map>
 #include <set>
@@ -154,9 +156,9 @@ Result<std::unique_ptr<OverlayBackend>> make_backend(const OverlayConfig& config
         case Backend::vxlan:
             return std::make_unique<Vxlan>(config, local, netlink);
         case Backend::udp:
-            break;
+            return make_udp_backend(config, local, netlink);
     }
-    return fail("overlay backend " + backend_name(config.backend) + " is not implemented yet");
+    return fail("overlay backend " + backend_name(config.backend) + " is unknown");
 }
 
 }  // namespace podnet::overlay
