@@ -46,7 +46,9 @@ NetworkPolicy (networking.k8s.io/v1):
 Overlay (flannel's design) and the multi-node lab:
   overlay agent --network-config FILE --store file:PATH --public-ip IP --iface IF [--node N] [--ttl S]
   overlay leases|status --network-config FILE --store file:PATH [--json]
-  lab up [--nodes N] [--backend vxlan|host-gw] [--cluster-cidr CIDR] [--json]
+  overlay release SUBNET --network-config FILE --store file:PATH
+  lab stop|start|restart NODE
+  lab up [--nodes N] [--backend vxlan|host-gw|udp] [--cluster-cidr CIDR] [--json]
   lab exec NODE -- COMMAND ARGS...     lab status [--json]     lab down
 Maintenance:
   gc [--json]            remove what crashed or stopped sandboxes left behind
