@@ -19,6 +19,7 @@
 #include "netns/namespace.hpp"
 #include "nft/nft.hpp"
 #include "overlay/agent.hpp"
+#include "overlay/etcd_store.hpp"
 #include "overlay/file_store.hpp"
 #include "overlay/lab.hpp"
 
@@ -44,14 +45,23 @@ Result<overlay::OverlayConfig> load_network_config(const std::string& path) {
     return overlay::parse_flannel_json(*text, path);
 }
 
-// "file:PATH" -> the file store. (etcd is not implemented yet.)
+// "file:PATH" -> the file store; "etcd:URL[,URL...]" -> etcd (flannel's key prefix).
 Result<std::unique_ptr<overlay::LeaseStore>> open_store(const std::string& spec,
                                                         const overlay::OverlayConfig& config) {
     if (spec.starts_with("file:") && spec.size() > 5)
         return std::make_unique<overlay::FileLeaseStore>(spec.substr(5), config);
-    if (spec.starts_with("etcd:"))
-        return fail("--store " + spec + ": the etcd store is not implemented yet (use file:PATH)");
-    return fail("--store " + spec + ": want file:PATH");
+    if (spec.starts_with("etcd:") && spec.size() > 5) {
+        std::vector<std::string> endpoints;
+        std::string rest = spec.substr(5);
+        for (size_t start = 0; start <= rest.size();) {
+            size_t comma = std::min(rest.find(',', start), rest.size());
+            if (comma > start) endpoints.push_back(rest.substr(start, comma - start));
+            start = comma + 1;
+        }
+        return std::make_unique<overlay::EtcdLeaseStore>(
+            endpoints, std::string(overlay::default_etcd_prefix), config);
+    }
+    return fail("--store " + spec + ": want file:PATH or etcd:URL[,URL...]");
 }
 
 Result<int> link_mtu(const std::string& link) {
@@ -191,9 +201,7 @@ int lab_up(Context& ctx, Args args) {
     auto backend = overlay::parse_backend(parsed->value("backend", "vxlan"));
     if (!backend) return report(backend.error().wrap("--backend"));
     options.backend = *backend;
-    if (parsed->value("store", "file") != "file")
-        return report(Error{"--store " + parsed->value("store") +
-                            ": only the file store is implemented yet"});
+    options.store = parsed->value("store", "file");
     if (parsed->has("cluster-cidr")) {
         auto cidr = parse_prefix(parsed->value("cluster-cidr"), true);
         if (!cidr) return report(cidr.error().wrap("--cluster-cidr"));
@@ -221,7 +229,8 @@ int lab_status(Context& ctx, Args args) {
         std::cout << overlay::lab_status_json(*status).dump(2) << "\n";
         return exit_ok;
     }
-    std::cout << "backend " << status->backend << ", cluster " << status->cluster << "\n";
+    std::cout << "backend " << status->backend << ", cluster " << status->cluster << ", store "
+              << status->store << "\n";
     std::vector<std::vector<std::string>> rows = {{"NODE", "PUBLIC-IP", "SUBNET", "AGENT"}};
     for (const auto& n : status->nodes)
         rows.push_back(
@@ -260,16 +269,18 @@ int lab_down(Context& ctx, Args args) {
 }
 
 int lab_agent(Context& ctx, Args args, bool stop, bool start) {
-    if (args.size() != 1) return usage_error("usage: podnet lab stop|start|restart NODE");
+    if (args.size() != 1) return usage_error("usage: podnet lab stop|start|restart NODE|etcd");
     if (stop) {
         if (auto r = overlay::lab_restart_agent(ctx.config.run_root, args[0], self_binary(), start);
             !r)
             return report(r.error());
         return exit_ok;
     }
-    auto node = overlay::lab_node(ctx.config.run_root, args[0]);
-    if (!node) return report(node.error());
-    if (node->agent_running) return exit_ok;
+    if (args[0] != "etcd") {
+        auto node = overlay::lab_node(ctx.config.run_root, args[0]);
+        if (!node) return report(node.error());
+        if (node->agent_running) return exit_ok;
+    }
     if (auto r = overlay::lab_restart_agent(ctx.config.run_root, args[0], self_binary(), true); !r)
         return report(r.error());
     return exit_ok;

@@ -11,12 +11,14 @@
 #include <cstdlib>
 #include <cstring>
 #include <future>
+#include <optional>
 #include <thread>
 
 #include "common/fs.hpp"
 #include "common/process.hpp"
 #include "netns/namespace.hpp"
 #include "netns/netlink.hpp"
+#include "overlay/etcd_store.hpp"
 #include "overlay/file_store.hpp"
 
 namespace podnet::overlay {
@@ -84,17 +86,70 @@ Result<pid_t> spawn_in_node(const std::string& pin, const std::vector<std::strin
     return pid;
 }
 
+constexpr const char* etcd_client_url = "http://192.168.100.254:2379";
+
+// The lease store the lab's agents use, as `--store` spells it.
+std::string store_spec(const std::string& root, const std::string& kind) {
+    if (kind == "etcd") return std::string("etcd:") + etcd_client_url;
+    return "file:" + lab_dir(root) + "/leases.json";
+}
+
+// etcd for the lab (`--store etcd`), in the lab's own namespace on the underlay, where every
+// node reaches it; data under LAB/etcd, pid in LAB/etcd.json.
+Result<void> start_etcd(const std::string& root) {
+    std::string lab = lab_dir(root);
+    UniqueFd here(::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC));
+    if (!here) return fail_errno("lab: open own network namespace", errno);
+    pid_t pid = ::fork();
+    if (pid < 0) return fail_errno("lab: fork etcd", errno);
+    if (pid == 0) {
+        ::setsid();
+        int out = ::open((lab + "/etcd.log").c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+        int in = ::open("/dev/null", O_RDONLY);
+        if (out < 0 || in < 0) ::_exit(126);
+        ::dup2(in, 0);
+        ::dup2(out, 1);
+        ::dup2(out, 2);
+        std::string data = lab + "/etcd";
+        ::execl("/usr/bin/etcd", "etcd", "--name", "lab", "--data-dir", data.c_str(),
+                "--listen-client-urls", etcd_client_url, "--advertise-client-urls", etcd_client_url,
+                "--listen-peer-urls", "http://127.0.0.1:23800", "--initial-advertise-peer-urls",
+                "http://127.0.0.1:23800", "--initial-cluster", "lab=http://127.0.0.1:23800",
+                nullptr);
+        ::_exit(127);
+    }
+    auto stat = read_proc_stat(pid);
+    nlohmann::json record = {{"pid", pid}, {"start_time", stat ? stat->start_time : 0}};
+    return write_file_atomic(lab + "/etcd.json", record.dump() + "\n", 0644);
+}
+
+std::optional<std::pair<pid_t, uint64_t>> etcd_process(const std::string& root) {
+    auto text = read_file(lab_dir(root) + "/etcd.json");
+    if (!text) return std::nullopt;
+    auto doc = nlohmann::json::parse(*text, nullptr, false);
+    if (doc.is_discarded()) return std::nullopt;
+    return std::pair{doc.value("pid", 0), doc.value("start_time", uint64_t{0})};
+}
+
+void stop_process(pid_t pid, uint64_t start_time) {
+    if (pid <= 0 || !process_running(pid, start_time)) return;
+    ::kill(pid, SIGTERM);
+    for (int i = 0; i < 300 && process_running(pid, start_time); ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    if (process_running(pid, start_time)) ::kill(pid, SIGKILL);
+}
+
 // The node's agent, detached, its pid and start time in agent.json.
-Result<void> start_agent(const std::string& root, int k, const std::string& podnet) {
+Result<void> start_agent(const std::string& root, int k, const std::string& podnet,
+                         const std::string& store) {
     std::string lab = lab_dir(root);
     std::string name = "node" + std::to_string(k);
     std::string dir = node_dir(root, name);
-    auto pid =
-        spawn_in_node(dir + "/net",
-                      {podnet, "--root", dir + "/root", "overlay", "agent", "--network-config",
-                       lab + "/net.json", "--store", "file:" + lab + "/leases.json", "--public-ip",
-                       node_ip(k), "--iface", "eth0", "--node", name},
-                      dir + "/agent.log");
+    auto pid = spawn_in_node(
+        dir + "/net",
+        {podnet, "--root", dir + "/root", "overlay", "agent", "--network-config", lab + "/net.json",
+         "--store", store, "--public-ip", node_ip(k), "--iface", "eth0", "--node", name},
+        dir + "/agent.log");
     if (!pid) return std::unexpected(pid.error());
     auto stat = read_proc_stat(*pid);
     nlohmann::json agent = {{"pid", *pid}, {"start_time", stat ? stat->start_time : 0}};
@@ -119,6 +174,8 @@ Result<OverlayConfig> lab_config(const std::string& root) {
 
 Result<LabStatus> lab_up(const LabOptions& o) {
     if (o.nodes < 1 || o.nodes > 200) return fail("lab: --nodes must be 1-200");
+    if (o.store != "file" && o.store != "etcd")
+        return fail("lab: unknown store \"" + o.store + "\" (file or etcd)");
     std::string lab = lab_dir(o.root);
     if (path_exists(lab + "/lab.json"))
         return fail("lab: a lab already exists under " + o.root + " (podnet lab down first)");
@@ -139,7 +196,8 @@ Result<LabStatus> lab_up(const LabOptions& o) {
     nlohmann::json record = {{"nodes", o.nodes},
                              {"backend", backend_name(o.backend)},
                              {"cluster", finished->network.str()},
-                             {"underlay", underlay_bridge}};
+                             {"underlay", underlay_bridge},
+                             {"store", o.store}};
     if (auto r = write_file_atomic(lab + "/net.json", net.dump(2) + "\n", 0644); !r)
         return std::unexpected(r.error());
     if (auto r = write_file_atomic(lab + "/lab.json", record.dump(2) + "\n", 0644); !r)
@@ -151,6 +209,16 @@ Result<LabStatus> lab_up(const LabOptions& o) {
     if (r) r = host->add_address(underlay_bridge, *parse_prefix(lab_side_address, false));
     if (r) r = host->set_up(underlay_bridge);
     if (!r) return wrap(r.error(), "lab: underlay");
+    if (o.store == "etcd") {
+        if (auto e = start_etcd(o.root); !e) return std::unexpected(e.error());
+        EtcdLeaseStore probe({etcd_client_url}, std::string(default_etcd_prefix), *finished, 500);
+        bool ready = false;
+        for (int i = 0; i < 200 && !ready; ++i) {
+            ready = probe.list().has_value();
+            if (!ready) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        }
+        if (!ready) return fail("lab: etcd did not answer at " + std::string(etcd_client_url));
+    }
 
     for (int k = 1; k <= o.nodes; ++k) {
         std::string name = "node" + std::to_string(k);
@@ -171,7 +239,8 @@ Result<LabStatus> lab_up(const LabOptions& o) {
         if (r) r = inside->add_address("eth0", *parse_prefix(node_ip(k) + "/24", false));
         if (r) r = inside->set_up("eth0");
         if (!r) return wrap(r.error(), context);
-        if (auto a = start_agent(o.root, k, o.podnet_binary); !a) return wrap(a.error(), context);
+        if (auto a = start_agent(o.root, k, o.podnet_binary, store_spec(o.root, o.store)); !a)
+            return wrap(a.error(), context);
     }
 
     // Ready when every node holds a lease.
@@ -206,9 +275,17 @@ Result<LabStatus> lab_status(const std::string& root) {
     LabStatus status;
     status.backend = lab->value("backend", "");
     status.cluster = lab->value("cluster", "");
-    FileLeaseStore store(lab_dir(root) + "/leases.json", *config);
-    auto leases = store.list();
-    if (leases) status.warnings = leases->warnings;
+    status.store = lab->value("store", "file");
+    std::unique_ptr<LeaseStore> store;
+    if (status.store == "etcd")
+        store = std::make_unique<EtcdLeaseStore>(std::vector<std::string>{etcd_client_url},
+                                                 std::string(default_etcd_prefix), *config, 500);
+    else
+        store = std::make_unique<FileLeaseStore>(lab_dir(root) + "/leases.json", *config);
+    auto leases = store->list();
+    if (!leases) status.warnings.push_back("leases: " + leases.error().message);
+    if (leases)
+        for (const auto& w : leases->warnings) status.warnings.push_back(w);
     int nodes = lab->value("nodes", 0);
     for (int k = 1; k <= nodes; ++k) {
         LabNode n;
@@ -235,6 +312,14 @@ Result<LabStatus> lab_status(const std::string& root) {
 
 Result<void> lab_restart_agent(const std::string& root, const std::string& node,
                                const std::string& podnet_binary, bool start) {
+    if (node == "etcd") {
+        auto lab = read_lab(root);
+        if (!lab) return std::unexpected(lab.error());
+        if (lab->value("store", "file") != "etcd") return fail("lab: this lab has no etcd");
+        if (auto p = etcd_process(root)) stop_process(p->first, p->second);
+        if (!start) return {};
+        return start_etcd(root);
+    }
     auto n = lab_node(root, node);
     if (!n) return std::unexpected(n.error());
     if (n->agent_running) {
@@ -246,7 +331,11 @@ Result<void> lab_restart_agent(const std::string& root, const std::string& node,
     }
     if (!start) return {};
     int k = std::atoi(node.c_str() + 4);
-    if (auto r = start_agent(root, k, podnet_binary); !r) return wrap(r.error(), "lab: " + node);
+    auto lab = read_lab(root);
+    if (!lab) return std::unexpected(lab.error());
+    if (auto r = start_agent(root, k, podnet_binary, store_spec(root, lab->value("store", "file")));
+        !r)
+        return wrap(r.error(), "lab: " + node);
     for (int i = 0; i < 1000; ++i) {
         auto again = lab_node(root, node);
         if (again && again->agent_running && !again->subnet.empty()) return {};
@@ -290,6 +379,7 @@ Result<void> lab_down(const std::string& root, const std::string& podnet_binary)
             }
         }
     }
+    if (auto p = etcd_process(root)) stop_process(p->first, p->second);
     auto host = NetlinkSocket::open_current();
     for (size_t k = 1; k <= status->nodes.size(); ++k) {
         if (host)
@@ -320,8 +410,11 @@ nlohmann::json lab_status_json(const LabStatus& s) {
                          {"agent_running", n.agent_running},
                          {"root", n.root},
                          {"netns", n.netns}});
-    return {
-        {"backend", s.backend}, {"cluster", s.cluster}, {"nodes", nodes}, {"warnings", s.warnings}};
+    return {{"backend", s.backend},
+            {"cluster", s.cluster},
+            {"store", s.store},
+            {"nodes", nodes},
+            {"warnings", s.warnings}};
 }
 
 }  // namespace podnet::overlay

@@ -24,8 +24,9 @@ struct LabOptions {
     std::string podnet_binary;  // started as the agent on every node
     int nodes = 3;
     Backend backend = Backend::vxlan;
-    IpPrefix cluster;        // default 10.244.0.0/16
-    int timeout_ms = 15000;  // for every node to hold its lease
+    IpPrefix cluster;            // default 10.244.0.0/16
+    std::string store = "file";  // or "etcd": started by the lab, on the underlay
+    int timeout_ms = 15000;      // for every node to hold its lease
 };
 
 struct LabNode {
@@ -40,6 +41,7 @@ struct LabNode {
 
 struct LabStatus {
     std::string backend;
+    std::string store;
     std::string cluster;
     std::vector<LabNode> nodes;
     std::vector<std::string> warnings;
@@ -56,6 +58,7 @@ struct LabStatus {
 
 // Stops the node's agent (SIGTERM: it leaves devices, routes and lease as they are) and, with
 // `start`, starts it again and waits for its lease — `lab stop` / `lab start` / `lab restart`.
+// NODE "etcd" does the same to the lab's etcd.
 [[nodiscard]] Result<void> lab_restart_agent(const std::string& root, const std::string& node,
                                              const std::string& podnet_binary, bool start);
 

@@ -157,6 +157,43 @@ TEST_CASE("udp: a pod on each of three nodes reaches the others, sources kept") 
     three_nodes_talk("udp");
 }
 
+TEST_CASE("etcd store: three vxlan nodes; etcd stopped while agents run, then back") {
+    std::string root = make_temp_dir("pn-lab");
+    auto up =
+        run_podnet(root, {"lab", "up", "--nodes", "3", "--backend", "vxlan", "--store", "etcd"});
+    REQUIRE_MESSAGE(up.exit_code == 0, up.err);
+    json status = lab_status(root);
+    CHECK(status["store"] == "etcd");
+    std::set<std::string> subnets;
+    for (const auto& n : status["nodes"]) subnets.insert(n["subnet"].get<std::string>());
+    CHECK(subnets.size() == 3);
+    std::vector<std::string> ips;
+    for (int k = 1; k <= 3; ++k)
+        ips.push_back(pod_on(root, "node" + std::to_string(k), "p" + std::to_string(k)));
+    CHECK(ask(root, "node1", "p1", "tcp", ips[2]) == "p3 saw " + ips[0]);
+
+    // etcd goes away: the kernel keeps forwarding, the agents keep running (and retrying).
+    REQUIRE(run_podnet(root, {"lab", "stop", "etcd"}).exit_code == 0);
+    CHECK(ask(root, "node2", "p2", "udp", ips[0]) == "p1 saw " + ips[1]);
+    CHECK(ask(root, "node3", "p3", "tcp", ips[1]) == "p2 saw " + ips[2]);
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    for (const auto& n : lab_status(root)["nodes"]) CHECK(n["agent_running"] == true);
+
+    // It comes back: the agents recover; a restarted node gets its subnet from etcd again.
+    REQUIRE(run_podnet(root, {"lab", "start", "etcd"}).exit_code == 0);
+    auto restart = run_podnet(root, {"lab", "restart", "node3"});
+    CHECK_MESSAGE(restart.exit_code == 0, restart.err);
+    CHECK(lab_status(root)["nodes"][2]["subnet"] == status["nodes"][2]["subnet"]);
+    CHECK(ask(root, "node1", "p1", "tcp", ips[2]) == "p3 saw " + ips[0]);
+    auto log = sh("cat " + root + "/run/lab/nodes/node1/agent.log");
+    CHECK(log.out.find("Couldn't connect to server") != std::string::npos);  // it noticed
+
+    auto down = run_podnet(root, {"lab", "down"});
+    CHECK_MESSAGE(down.exit_code == 0, down.err);
+    CHECK(sh("pgrep -x etcd").exit_code != 0);
+    CHECK(leftovers(root).empty());
+}
+
 TEST_CASE("lab bad input: one line, non-zero, nothing made") {
     std::string root = make_temp_dir("pn-lab");
     auto r = run_podnet(root, {"lab", "up", "--backend", "ipip"});
