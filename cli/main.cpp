@@ -44,11 +44,11 @@ NetworkPolicy (networking.k8s.io/v1):
   policy probe --scenario FILE [--json]   build it in a private network namespace and compare
   namespace label NS KEY=VALUE... [KEY-]...   namespace ls [--json]
 Overlay (flannel's design) and the multi-node lab:
-  overlay agent --network-config FILE --store file:PATH --public-ip IP --iface IF [--node N] [--ttl S]
+  overlay agent --network-config FILE --store file:PATH|etcd:URL --public-ip IP --iface IF [--node N] [--ttl S]
   overlay leases|status --network-config FILE --store file:PATH [--json]
   overlay release SUBNET --network-config FILE --store file:PATH
-  lab stop|start|restart NODE
-  lab up [--nodes N] [--backend vxlan|host-gw|udp] [--cluster-cidr CIDR] [--json]
+  lab stop|start|restart NODE|etcd
+  lab up [--nodes N] [--backend vxlan|host-gw|udp] [--store file|etcd] [--cluster-cidr CIDR] [--json]
   lab exec NODE -- COMMAND ARGS...     lab status [--json]     lab down
 Maintenance:
   gc [--json]            remove what crashed or stopped sandboxes left behind
