@@ -67,6 +67,7 @@ Result<void> run_agent(const AgentOptions& o, LeaseStore& store, NetlinkSocket& 
 
     std::string applied;
     int backoff = 100;
+    int watch_backoff = 100;  // apart: a failing wait says nothing of list()
     auto next_renewal = std::chrono::steady_clock::now() + std::chrono::seconds(o.ttl_seconds) / 3;
     while (!stop) {
         auto list = store.list();
@@ -109,7 +110,21 @@ Result<void> run_agent(const AgentOptions& o, LeaseStore& store, NetlinkSocket& 
                 }
             }
         }
-        nap(o.poll_ms, stop);
+        // Until the leases change or the renewal is due; at most 1 s, so that `stop` is seen.
+        // Never 0: a renewal that failed stays due, and is retried at the poll pace.
+        auto until_renewal = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                 next_renewal - std::chrono::steady_clock::now())
+                                 .count();
+        int wait_ms = static_cast<int>(
+            std::clamp<int64_t>(until_renewal, std::clamp(o.poll_ms, 1, 1000), 1000));
+        if (auto changed = store.wait_for_change(wait_ms); !changed) {
+            log("wait for lease changes: " + changed.error().message + " (retrying in " +
+                std::to_string(watch_backoff) + " ms)");
+            nap(watch_backoff, stop);
+            watch_backoff = std::min(watch_backoff * 2, 5000);
+        } else {
+            watch_backoff = 100;
+        }
     }
     log("stopping (devices, routes and the lease stay)");
     return {};

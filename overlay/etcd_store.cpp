@@ -75,6 +75,12 @@ int64_t int_field(const json& object, const char* field) {
     return value;
 }
 
+// The store's revision when etcd answered: {"header": {"revision": "7", ...}, ...}.
+int64_t header_revision(const json& answer) {
+    auto header = answer.find("header");
+    return header != answer.end() && header->is_object() ? int_field(*header, "revision") : 0;
+}
+
 std::string text_field(const json& object, const char* field) {
     auto it = object.find(field);
     return it != object.end() && it->is_string() ? it->get<std::string>() : std::string();
@@ -138,7 +144,8 @@ size_t append_body(char* data, size_t size, size_t count, void* out) {
 }  // namespace
 
 // One libcurl handle, kept so that its connection is reused between calls (the agent lists
-// every 100 ms). Not shared between threads: the store's mutex serializes its use.
+// every time the leases change). Not shared between threads: a mutex of the store serializes
+// its use.
 class EtcdLeaseStore::Http {
   public:
     struct Failure {
@@ -146,7 +153,8 @@ class EtcdLeaseStore::Http {
         int grpc_code = 0;
     };
 
-    Http(std::vector<std::string> endpoints, int timeout_ms) : endpoints_(std::move(endpoints)) {
+    Http(std::vector<std::string> endpoints, int timeout_ms)
+        : endpoints_(std::move(endpoints)), timeout_ms_(timeout_ms) {
         for (auto& e : endpoints_)
             while (e.ends_with('/')) e.pop_back();
         if (!curl_ready()) return;
@@ -179,15 +187,97 @@ class EtcdLeaseStore::Http {
     // answered last; `what` names the operation in errors ("range /coreos.com/network/...").
     std::expected<json, Failure> post(std::string_view path, const json& body,
                                       const std::string& what) {
+        std::string payload = body.dump();
+        return first_answer<json>(what, [&](const std::string& endpoint, bool& try_next) {
+            return exchange(endpoint, path, payload, what, try_next);
+        });
+    }
+
+    Result<json> call(std::string_view path, const json& body, const std::string& what) {
+        auto answer = post(path, body, what);
+        if (!answer) return fail(answer.error().line);
+        return std::move(*answer);
+    }
+
+    // POSTs a watch's create_request to /v3/watch and reads the stream it answers with until
+    // a message carries events (true) or `timeout_ms` passed (false). A watch that etcd
+    // cancels (its start revision compacted, say) is a failure.
+    std::expected<bool, Failure> watch(const json& body, const std::string& what, int timeout_ms) {
+        std::string payload = body.dump();
+        return first_answer<bool>(what, [&](const std::string& endpoint, bool& try_next) {
+            return stream(endpoint, payload, what, timeout_ms, try_next);
+        });
+    }
+
+  private:
+    // What a watch stream said so far: one JSON object per line, each {"result": {...}}
+    // (the first one "created", without events) or {"error": {...}}.
+    struct Stream {
+        std::string pending;  // the start of a line not ended yet
+        bool created = false;
+        bool changed = false;
+        std::optional<std::string> failure;  // why etcd ended the watch
+        int grpc_code = 0;
+
+        // false: stop the transfer, the answer is known.
+        bool take(std::string_view line) {
+            auto doc = json::parse(line, nullptr, false);
+            if (!doc.is_object()) return true;
+            if (auto error = doc.find("error"); error != doc.end()) {
+                failure = error->is_object() ? text_field(*error, "message") : "";
+                if (error->is_object())
+                    grpc_code = static_cast<int>(int_field(*error, "grpc_code"));
+                if (failure->empty()) failure = "the watch failed";
+                return false;
+            }
+            auto result = doc.find("result");
+            if (result == doc.end() || !result->is_object()) return true;
+            if (auto c = result->find("created"); c != result->end() && c->is_boolean())
+                created = created || c->get<bool>();
+            if (auto c = result->find("canceled");
+                c != result->end() && c->is_boolean() && c->get<bool>()) {
+                int64_t compacted = int_field(*result, "compact_revision");
+                failure = compacted != 0 ? "the start revision was compacted (etcd keeps from " +
+                                               std::to_string(compacted) + " on)"
+                                         : "etcd canceled the watch";
+                if (auto why = text_field(*result, "cancel_reason"); !why.empty())
+                    *failure += ": " + why;
+                return false;
+            }
+            auto events = result->find("events");
+            changed = events != result->end() && events->is_array() && !events->empty();
+            return !changed;
+        }
+
+        // Every whole line in `pending`; false as take().
+        bool take_lines() {
+            for (size_t end; (end = pending.find('\n')) != std::string::npos;) {
+                std::string line = pending.substr(0, end);
+                pending.erase(0, end + 1);
+                if (!take(line)) return false;
+            }
+            return true;
+        }
+    };
+
+    static size_t stream_body(char* data, size_t size, size_t count, void* out) {
+        auto* s = static_cast<Stream*>(out);
+        s->pending.append(data, size * count);
+        return s->take_lines() ? size * count : 0;  // 0 makes curl abort the transfer
+    }
+
+    // Runs `exchange(endpoint, try_next)` at each endpoint in turn, starting with the one that
+    // answered last, while it fails with try_next set.
+    template <typename T, typename Exchange>
+    std::expected<T, Failure> first_answer(const std::string& what, Exchange&& exchange) {
         if (endpoints_.empty()) return std::unexpected(Failure{"etcd: " + what + ": no endpoints"});
         if (curl_ == nullptr)
             return std::unexpected(Failure{"etcd: " + what + ": libcurl did not initialize"});
-        std::string payload = body.dump();
         std::string failures;
         for (size_t n = 0; n < endpoints_.size(); ++n) {
             size_t i = (current_ + n) % endpoints_.size();
             bool try_next = false;
-            auto answer = exchange(endpoints_[i], path, payload, what, try_next);
+            std::expected<T, Failure> answer = exchange(endpoints_[i], try_next);
             if (answer) {
                 current_ = i;
                 return answer;
@@ -198,13 +288,40 @@ class EtcdLeaseStore::Http {
         return std::unexpected(Failure{failures});
     }
 
-    Result<json> call(std::string_view path, const json& body, const std::string& what) {
-        auto answer = post(path, body, what);
-        if (!answer) return fail(answer.error().line);
-        return std::move(*answer);
+    // Nothing reached etcd, or the answer never came: another member may do better.
+    // Retrying elsewhere is safe for what this store sends: transactions compare revisions,
+    // deletes and keepalives repeat harmlessly, a repeated grant only leaves an unused lease
+    // to expire, a watch only reads.
+    static bool worth_another(CURLcode code) {
+        return code == CURLE_COULDNT_RESOLVE_HOST || code == CURLE_COULDNT_CONNECT ||
+               code == CURLE_OPERATION_TIMEDOUT || code == CURLE_SEND_ERROR ||
+               code == CURLE_RECV_ERROR || code == CURLE_GOT_NOTHING;
     }
 
-  private:
+    // An answer with an HTTP status other than 200, or with an error in its body.
+    static Failure refusal(const std::string& head, long status, const json& doc,
+                           const std::string& response, bool& try_next) {
+        // Errors come as {"error": "...", "message": "...", "code": 5}, or inside a stream
+        // as {"error": {"grpc_code": 5, "message": "..."}} with status 200.
+        const json* error = doc.is_object() && doc.contains("error") ? &doc["error"] : nullptr;
+        std::string why;
+        int grpc_code = 0;
+        if (error != nullptr && error->is_object()) {
+            why = text_field(*error, "message");
+            grpc_code = static_cast<int>(int_field(*error, "grpc_code"));
+        } else if (doc.is_object()) {
+            why = text_field(doc, "message");
+            if (why.empty()) why = text_field(doc, "error");
+            grpc_code = static_cast<int>(int_field(doc, "code"));
+        }
+        if (why.empty()) {
+            std::string first = response.substr(0, std::min(response.find('\n'), size_t{200}));
+            why = "HTTP " + std::to_string(status) + (first.empty() ? "" : ": " + first);
+        }
+        try_next = grpc_code == grpc_unavailable;
+        return Failure{head + why, grpc_code};
+    }
+
     std::expected<json, Failure> exchange(const std::string& endpoint, std::string_view path,
                                           const std::string& payload, const std::string& what,
                                           bool& try_next) {
@@ -218,13 +335,7 @@ class EtcdLeaseStore::Http {
         CURLcode code = curl_easy_perform(curl_);
         std::string head = "etcd " + endpoint + ": " + what + ": ";
         if (code != CURLE_OK) {
-            // Nothing reached etcd, or the answer never came: another member may do better.
-            // Retrying elsewhere is safe for what this store sends: transactions compare
-            // revisions, deletes and keepalives repeat harmlessly, a repeated grant only
-            // leaves an unused lease to expire.
-            try_next = code == CURLE_COULDNT_RESOLVE_HOST || code == CURLE_COULDNT_CONNECT ||
-                       code == CURLE_OPERATION_TIMEDOUT || code == CURLE_SEND_ERROR ||
-                       code == CURLE_RECV_ERROR || code == CURLE_GOT_NOTHING;
+            try_next = worth_another(code);
             return std::unexpected(Failure{head + curl_easy_strerror(code)});
         }
         long status = 0;
@@ -232,34 +343,51 @@ class EtcdLeaseStore::Http {
         auto doc = json::parse(response, nullptr, false);
         if (doc.is_discarded())  // a stream (keepalive) may carry one object per line
             doc = json::parse(response.substr(0, response.find('\n')), nullptr, false);
-        // Errors come as {"error": "...", "message": "...", "code": 5}, or inside a stream
-        // as {"error": {"grpc_code": 5, "message": "..."}} with status 200.
-        const json* error = nullptr;
-        if (doc.is_object() && doc.contains("error")) error = &doc["error"];
-        if (status != 200 || error != nullptr) {
-            std::string why;
-            int grpc_code = 0;
-            if (error != nullptr && error->is_object()) {
-                why = text_field(*error, "message");
-                grpc_code = static_cast<int>(int_field(*error, "grpc_code"));
-            } else if (doc.is_object()) {
-                why = text_field(doc, "message");
-                if (why.empty()) why = text_field(doc, "error");
-                grpc_code = static_cast<int>(int_field(doc, "code"));
-            }
-            if (why.empty()) {
-                std::string first = response.substr(0, std::min(response.find('\n'), size_t{200}));
-                why = "HTTP " + std::to_string(status) + (first.empty() ? "" : ": " + first);
-            }
-            try_next = grpc_code == grpc_unavailable;
-            return std::unexpected(Failure{head + why, grpc_code});
-        }
+        if (status != 200 || (doc.is_object() && doc.contains("error")))
+            return std::unexpected(refusal(head, status, doc, response, try_next));
         if (!doc.is_object())
             return std::unexpected(Failure{head + "the answer is not a JSON object"});
         return doc;
     }
 
+    std::expected<bool, Failure> stream(const std::string& endpoint, const std::string& payload,
+                                        const std::string& what, int timeout_ms, bool& try_next) {
+        std::string url = endpoint + "/v3/watch";
+        Stream s;
+        curl_easy_setopt(curl_, CURLOPT_URL, url.c_str());
+        curl_easy_setopt(curl_, CURLOPT_POSTFIELDS, payload.c_str());
+        curl_easy_setopt(curl_, CURLOPT_POSTFIELDSIZE_LARGE,
+                         static_cast<curl_off_t>(payload.size()));
+        curl_easy_setopt(curl_, CURLOPT_WRITEFUNCTION, stream_body);
+        curl_easy_setopt(curl_, CURLOPT_WRITEDATA, &s);
+        curl_easy_setopt(curl_, CURLOPT_TIMEOUT_MS, static_cast<long>(timeout_ms));
+        CURLcode code = curl_easy_perform(curl_);
+        curl_easy_setopt(curl_, CURLOPT_WRITEFUNCTION, append_body);
+        curl_easy_setopt(curl_, CURLOPT_TIMEOUT_MS, static_cast<long>(timeout_ms_));
+        std::string head = "etcd " + endpoint + ": " + what + ": ";
+        if (s.changed) return true;  // the transfer was aborted on purpose
+        if (s.failure) {
+            try_next = s.grpc_code == grpc_unavailable;
+            return std::unexpected(Failure{head + *s.failure, s.grpc_code});
+        }
+        // The stream stays open while nothing changes: its end is the timeout. A member that
+        // never answered within it (unreachable without refusing) counts the same: the next
+        // range will time out and say so.
+        if (code == CURLE_OPERATION_TIMEDOUT) return false;
+        if (code != CURLE_OK) {
+            try_next = worth_another(code);
+            return std::unexpected(Failure{head + curl_easy_strerror(code)});
+        }
+        long status = 0;
+        curl_easy_getinfo(curl_, CURLINFO_RESPONSE_CODE, &status);
+        auto doc = json::parse(s.pending, nullptr, false);  // an error has no line end
+        if (status != 200 || (doc.is_object() && doc.contains("error")))
+            return std::unexpected(refusal(head, status, doc, s.pending, try_next));
+        return std::unexpected(Failure{head + "etcd ended the watch stream"});
+    }
+
     std::vector<std::string> endpoints_;
+    int timeout_ms_;      // of each request but a watch
     size_t current_ = 0;  // the endpoint that answered last
     CURL* curl_ = nullptr;
     curl_slist* headers_ = nullptr;
@@ -269,7 +397,8 @@ EtcdLeaseStore::EtcdLeaseStore(std::vector<std::string> endpoints, std::string p
                                OverlayConfig config, int timeout_ms)
     : prefix_(std::move(prefix)),
       config_(std::move(config)),
-      http_(std::make_unique<Http>(std::move(endpoints), timeout_ms)) {
+      http_(std::make_unique<Http>(endpoints, timeout_ms)),
+      watch_http_(std::make_unique<Http>(std::move(endpoints), timeout_ms)) {
     while (prefix_.ends_with('/')) prefix_.pop_back();
 }
 
@@ -281,6 +410,8 @@ Result<EtcdLeaseStore::Contents> EtcdLeaseStore::read(int64_t now_ms, const std:
     if (only.empty()) body["range_end"] = base64(prefix_end(dir));
     auto answer = http_->call("/v3/kv/range", body, "range " + dir + only);
     if (!answer) return std::unexpected(answer.error());
+    // A read of one key says nothing of the others.
+    if (only.empty()) seen_revision_ = header_revision(*answer);
     Contents c;
     auto kvs = answer->find("kvs");
     if (kvs == answer->end() || !kvs->is_array()) return c;
@@ -320,7 +451,9 @@ Result<bool> EtcdLeaseStore::transact(json compare, json success, const std::str
                               "txn " + key);
     if (!answer) return std::unexpected(answer.error());
     auto won = answer->find("succeeded");  // left out when false
-    return won != answer->end() && won->is_boolean() && won->get<bool>();
+    bool succeeded = won != answer->end() && won->is_boolean() && won->get<bool>();
+    if (succeeded) wrote(*answer);  // every success branch puts
+    return succeeded;
 }
 
 Result<int64_t> EtcdLeaseStore::grant(int ttl_seconds) {
@@ -350,6 +483,34 @@ Result<void> EtcdLeaseStore::revoke(int64_t id) {
 
 void EtcdLeaseStore::forget(int64_t id) {
     if (id != 0) (void)revoke(id);
+}
+
+void EtcdLeaseStore::wrote(const json& answer) {
+    // Each write that changes keys makes one revision: the one just after the last read
+    // means nobody else wrote in between, so the watch need not report this write back.
+    if (int64_t revision = header_revision(answer);
+        seen_revision_ != 0 && revision == seen_revision_ + 1)
+        seen_revision_ = revision;
+}
+
+Result<bool> EtcdLeaseStore::wait_for_change(int timeout_ms) {
+    int64_t seen = 0;
+    {
+        std::lock_guard lock(mutex_);
+        seen = seen_revision_;
+    }
+    if (seen == 0) return true;  // nothing read yet
+    if (timeout_ms <= 0) return false;
+    std::string dir = subnets_dir();
+    json body = {{"create_request",
+                  {{"key", base64(dir)},
+                   {"range_end", base64(prefix_end(dir))},
+                   {"start_revision", std::to_string(seen + 1)}}}};
+    std::lock_guard lock(watch_mutex_);
+    auto changed = watch_http_->watch(
+        body, "watch " + dir + " from revision " + std::to_string(seen + 1), timeout_ms);
+    if (!changed) return fail(changed.error().line);
+    return *changed;
 }
 
 Result<Lease> EtcdLeaseStore::acquire(const LeaseRequest& request) {
@@ -473,6 +634,7 @@ Result<void> EtcdLeaseStore::release(const IpPrefix& subnet) {
     std::string key = subnets_dir() + name;
     auto deleted = http_->call("/v3/kv/deleterange", {{"key", base64(key)}}, "deleterange " + key);
     if (!deleted) return std::unexpected(deleted.error());
+    if (int_field(*deleted, "deleted") > 0) wrote(*deleted);  // else the revision stayed
     auto known = granted_.find(name);
     if (known == granted_.end()) return {};
     if (auto r = revoke(known->second.id); !r) return r;

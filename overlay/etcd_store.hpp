@@ -12,6 +12,11 @@
 // answered is used first next time. Errors are one line naming the endpoint and the operation:
 //   "etcd http://127.0.0.1:2379: range /coreos.com/network/subnets/: Couldn't connect to server"
 // Calls on one store object are serialized; separate objects (one per thread) run side by side.
+//
+// wait_for_change watches PREFIX/subnets/ from the revision after the last full read, as
+// flannel does, on a connection of its own (so a wait does not hold up the other calls): the
+// first event ends the wait. Each wait is one watch request; a compacted start revision is an
+// error, which the next list() cures.
 
 #include <cstdint>
 #include <map>
@@ -42,6 +47,7 @@ class EtcdLeaseStore final : public LeaseStore {
     [[nodiscard]] Result<Lease> renew(const Lease& lease, int ttl_seconds) override;
     [[nodiscard]] Result<LeaseList> list() override;
     [[nodiscard]] Result<void> release(const IpPrefix& subnet) override;
+    [[nodiscard]] Result<bool> wait_for_change(int timeout_ms) override;
 
     [[nodiscard]] const std::string& prefix() const { return prefix_; }
 
@@ -75,12 +81,17 @@ class EtcdLeaseStore final : public LeaseStore {
     // Revokes an etcd lease this object granted that no key uses any more; failures only
     // leave it to expire by itself.
     void forget(int64_t id);
+    // Notes a write of this object that changed keys (the answer's header names its revision).
+    void wrote(const nlohmann::json& answer);
 
     std::string prefix_;
     OverlayConfig config_;
     std::unique_ptr<Http> http_;
-    std::mutex mutex_;
+    std::unique_ptr<Http> watch_http_;             // its own connection, for wait_for_change
+    std::mutex mutex_;                             // of http_, granted_, seen_revision_
+    std::mutex watch_mutex_;                       // of watch_http_
     std::map<std::string, GrantedLease> granted_;  // subnet key -> the etcd lease it was put with
+    int64_t seen_revision_ = 0;  // etcd's revision at the last full read; 0: none yet
 };
 
 }  // namespace podnet::overlay

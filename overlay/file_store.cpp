@@ -1,5 +1,11 @@
 #include "overlay/file_store.hpp"
 
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <chrono>
+#include <thread>
+
 #include "common/file_lock.hpp"
 #include "common/fs.hpp"
 
@@ -38,6 +44,37 @@ Result<void> FileLeaseStore::write(const nlohmann::json& records) const {
     return write_file_atomic(path_, doc.dump(2) + "\n", 0644);
 }
 
+Result<FileLeaseStore::Stamp> FileLeaseStore::stamp() const {
+    struct stat st {};
+    if (::stat(path_.c_str(), &st) != 0) {
+        if (errno == ENOENT) return Stamp{};
+        return fail_errno("stat " + path_, errno);
+    }
+    return Stamp{static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino),
+                 static_cast<int64_t>(st.st_size),
+                 int64_t{st.st_mtim.tv_sec} * 1'000'000'000 + st.st_mtim.tv_nsec};
+}
+
+Result<void> FileLeaseStore::remember() {
+    auto now = stamp();
+    if (!now) return std::unexpected(now.error());
+    seen_ = *now;
+    return {};
+}
+
+Result<bool> FileLeaseStore::wait_for_change(int timeout_ms) {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+    for (;;) {
+        auto now = stamp();
+        if (!now) return std::unexpected(now.error());
+        if (!seen_ || !(*now == *seen_)) return true;
+        auto left = deadline - std::chrono::steady_clock::now();
+        if (left <= std::chrono::steady_clock::duration::zero()) return false;
+        std::this_thread::sleep_for(
+            std::min<std::chrono::steady_clock::duration>(left, std::chrono::milliseconds(20)));
+    }
+}
+
 Result<Lease> FileLeaseStore::acquire(const LeaseRequest& request) {
     auto lock = FileLock::acquire(path_ + ".lock", FileLock::Mode::exclusive);
     if (!lock) return std::unexpected(lock.error());
@@ -59,6 +96,7 @@ Result<Lease> FileLeaseStore::acquire(const LeaseRequest& request) {
                 now + int64_t{request.ttl_seconds} * 1000};
     c->records[subnet_key(*subnet)] = lease_to_json(lease);
     if (auto r = write(c->records); !r) return std::unexpected(r.error());
+    if (auto r = remember(); !r) return std::unexpected(r.error());
     return lease;
 }
 
@@ -80,6 +118,7 @@ Result<Lease> FileLeaseStore::renew(const Lease& lease, int ttl_seconds) {
     renewed.expiration_ms = now + int64_t{ttl_seconds} * 1000;
     c->records[key] = lease_to_json(renewed);
     if (auto r = write(c->records); !r) return std::unexpected(r.error());
+    if (auto r = remember(); !r) return std::unexpected(r.error());
     return renewed;
 }
 
@@ -88,6 +127,7 @@ Result<LeaseList> FileLeaseStore::list() {
     if (!lock) return std::unexpected(lock.error());
     auto c = read(now_unix_ms());
     if (!c) return std::unexpected(c.error());
+    if (auto r = remember(); !r) return std::unexpected(r.error());
     return c->parsed;
 }
 
@@ -97,7 +137,8 @@ Result<void> FileLeaseStore::release(const IpPrefix& subnet) {
     auto c = read(now_unix_ms());
     if (!c) return std::unexpected(c.error());
     c->records.erase(subnet_key(subnet));
-    return write(c->records);
+    if (auto r = write(c->records); !r) return r;
+    return remember();
 }
 
 }  // namespace podnet::overlay

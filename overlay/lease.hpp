@@ -70,6 +70,11 @@ class LeaseStore {
     [[nodiscard]] virtual Result<LeaseList> list() = 0;
     // Removes the lease (a node leaving); absent is success.
     [[nodiscard]] virtual Result<void> release(const IpPrefix& subnet) = 0;
+    // Blocks until the leases may have changed since this object last read or wrote them
+    // (list, acquire, renew, release): true; false once `timeout_ms` passed without a change.
+    // "May": a spurious true costs one list(), a missed change a whole timeout. Before the
+    // first read it is true at once.
+    [[nodiscard]] virtual Result<bool> wait_for_change(int timeout_ms) = 0;
 };
 
 [[nodiscard]] int64_t now_unix_ms();

@@ -1,7 +1,8 @@
 // The etcd lease store against a real etcd (Debian's etcd-server), one per test case, listening
 // on the loopback of the test's private network namespace: subnets in order, a node's subnet back
 // after a restart, renewal (keepalive, or a new etcd lease for a new TTL), release, records that
-// do not parse, ten store objects racing, etcd's own lease expiry, etcd down and back.
+// do not parse, ten store objects racing, etcd's own lease expiry, etcd down and back, waiting
+// for changes through a watch.
 
 #include <doctest/doctest.h>
 #include <fcntl.h>
@@ -306,6 +307,86 @@ TEST_CASE("etcd store: a lease not renewed vanishes with its etcd lease") {
     auto renewed = s.renew(*lease, 2);
     REQUIRE_FALSE(renewed);
     CHECK(renewed.error().message == "lease 10.244.1.0-24 is no longer held by 192.168.100.1");
+}
+
+TEST_CASE("etcd store: wait_for_change wakes on another object's change, else times out") {
+    using std::chrono::milliseconds;
+    using std::chrono::steady_clock;
+    World world;
+    auto watcher = store();
+    auto writer = store();
+    auto first = watcher.wait_for_change(1000);  // nothing read yet: may have changed
+    REQUIRE(first);
+    CHECK(*first);
+
+    REQUIRE(watcher.list());
+    auto start = steady_clock::now();
+    auto quiet = watcher.wait_for_change(300);
+    REQUIRE_MESSAGE(quiet, quiet.error().message);
+    CHECK_FALSE(*quiet);
+    CHECK(steady_clock::now() - start >= milliseconds(250));  // curl's timer is not exact
+    CHECK(steady_clock::now() - start < milliseconds(3000));  // a shared machine: generous
+
+    // This object's own writes are not changes to report back.
+    REQUIRE(watcher.acquire(request("192.168.100.1")));
+    auto own = watcher.wait_for_change(300);
+    REQUIRE_MESSAGE(own, own.error().message);
+    CHECK_FALSE(*own);
+
+    steady_clock::time_point written;
+    std::thread other([&] {
+        std::this_thread::sleep_for(milliseconds(300));
+        written = steady_clock::now();
+        CHECK(writer.acquire(request("192.168.100.2")));
+    });
+    auto woke = watcher.wait_for_change(5000);
+    auto woke_at = steady_clock::now();
+    other.join();
+    REQUIRE_MESSAGE(woke, woke.error().message);
+    CHECK(*woke);
+    // Woken by the change, long before the 5 s timeout (the margin is for a loaded machine).
+    CHECK(woke_at - written < milliseconds(2500));
+
+    // A change between the last read and the wait is reported at once.
+    REQUIRE(writer.release(*parse_prefix("10.244.2.0/24", true)));
+    start = steady_clock::now();
+    auto missed = watcher.wait_for_change(5000);
+    REQUIRE_MESSAGE(missed, missed.error().message);
+    CHECK(*missed);
+    CHECK(steady_clock::now() - start < milliseconds(2500));
+
+    SUBCASE("a watch from a compacted revision fails in one line; the next list cures it") {
+        REQUIRE(watcher.list());
+        REQUIRE(writer.acquire(request("192.168.100.3")));
+        REQUIRE(writer.release(*parse_prefix("10.244.2.0/24", true)));
+        auto header = json::parse(etcdctl({"get", "/", "-w", "json"}).out)["header"];
+        auto compact = etcdctl({"compact", std::to_string(header["revision"].get<int64_t>())});
+        REQUIRE_MESSAGE(compact.exit_code == 0, compact.err);
+        auto compacted = watcher.wait_for_change(1000);
+        REQUIRE_FALSE(compacted);
+        CHECK_MESSAGE(compacted.error().message.starts_with(
+                          "etcd http://127.0.0.1:23790: watch /coreos.com/network/subnets/ from "
+                          "revision "),
+                      compacted.error().message);
+        CHECK_MESSAGE(compacted.error().message.find("compacted") != std::string::npos,
+                      compacted.error().message);
+        CHECK(compacted.error().message.find('\n') == std::string::npos);
+        REQUIRE(watcher.list());
+        auto cured = watcher.wait_for_change(200);
+        REQUIRE_MESSAGE(cured, cured.error().message);
+        CHECK_FALSE(*cured);
+    }
+
+    SUBCASE("with etcd down the wait fails in one line") {
+        REQUIRE(watcher.list());
+        world.etcd.stop();
+        auto down = watcher.wait_for_change(1000);
+        REQUIRE_FALSE(down);
+        CHECK(down.error().message ==
+              // Revisions 2-4: the two acquires and the release.
+              "etcd http://127.0.0.1:23790: watch /coreos.com/network/subnets/ from revision 5: "
+              "Couldn't connect to server");
+    }
 }
 
 TEST_CASE("etcd store: with etcd down every call fails in one line; after a restart it works") {

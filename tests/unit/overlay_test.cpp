@@ -1,13 +1,16 @@
 // The overlay without root: flannel's config and its defaults, subnet choice, the file store
-// (leases, renewal, expiry, unreadable records, processes racing for subnets).
+// (leases, renewal, expiry, unreadable records, processes racing for subnets, waiting for
+// changes).
 
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <doctest/doctest.h>
 
+#include <chrono>
 #include <fstream>
 #include <set>
+#include <thread>
 
 #include "overlay/config.hpp"
 #include "overlay/file_store.hpp"
@@ -125,6 +128,52 @@ TEST_CASE("file store: acquire, same subnet again for the same node, renew, rele
     auto brief = store.acquire(request("192.168.100.5", 0));  // expires at once
     REQUIRE(brief);
     CHECK(store.list()->leases.size() == 1);  // an expired lease is not live
+}
+
+TEST_CASE("file store: wait_for_change sees another object's change, else times out") {
+    using std::chrono::milliseconds;
+    using std::chrono::steady_clock;
+    podnet::test::TempDir dir("pn-lease");
+    std::string path = dir.path + "/leases.json";
+    auto c = config_of(R"({"Network": "10.244.0.0/16"})");
+    FileLeaseStore watcher(path, c);
+    FileLeaseStore writer(path, c);
+    auto first = watcher.wait_for_change(1000);  // nothing read yet: may have changed
+    REQUIRE(first);
+    CHECK(*first);
+
+    REQUIRE(watcher.list());  // no file yet
+    auto start = steady_clock::now();
+    auto quiet = watcher.wait_for_change(100);
+    REQUIRE_MESSAGE(quiet, quiet.error().message);
+    CHECK_FALSE(*quiet);
+    CHECK(steady_clock::now() - start >= milliseconds(100));
+
+    REQUIRE(writer.acquire(request("192.168.100.1")));  // before the wait: seen at once
+    start = steady_clock::now();
+    auto changed = watcher.wait_for_change(5000);
+    REQUIRE(changed);
+    CHECK(*changed);
+    CHECK(steady_clock::now() - start < milliseconds(2500));  // at once, not at the timeout
+
+    // This object's own writes are not changes to report back.
+    REQUIRE(watcher.acquire(request("192.168.100.2")));
+    auto own = watcher.wait_for_change(100);
+    REQUIRE(own);
+    CHECK_FALSE(*own);
+
+    steady_clock::time_point written;
+    std::thread other([&] {
+        std::this_thread::sleep_for(milliseconds(150));
+        written = steady_clock::now();
+        CHECK(writer.acquire(request("192.168.100.3")));
+    });
+    auto woke = watcher.wait_for_change(5000);
+    auto woke_at = steady_clock::now();
+    other.join();
+    REQUIRE(woke);
+    CHECK(*woke);
+    CHECK(woke_at - written < milliseconds(2500));  // woken, long before the 5 s timeout
 }
 
 TEST_CASE("file store: a record that does not parse is skipped with a warning and not reused") {
