@@ -244,7 +244,8 @@ Result<LabStatus> lab_up(const LabOptions& o) {
     }
 
     // Ready when every node holds a lease.
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(o.timeout_ms);
+    int timeout_ms = o.timeout_ms > 0 ? o.timeout_ms : 15000 + 500 * o.nodes;
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
     for (;;) {
         auto status = lab_status(o.root);
         if (!status) return std::unexpected(status.error());
@@ -262,7 +263,7 @@ Result<LabStatus> lab_up(const LabOptions& o) {
         if (std::chrono::steady_clock::now() > deadline)
             return fail("lab: only " + std::to_string(leased) + " of " +
                         std::to_string(status->nodes.size()) + " nodes hold a lease after " +
-                        std::to_string(o.timeout_ms) + " ms");
+                        std::to_string(timeout_ms) + " ms");
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
 }
