@@ -531,13 +531,7 @@ Result<Lease> EtcdLeaseStore::acquire(const LeaseRequest& request) {
             if (!id) return std::unexpected(id.error());
             etcd_lease = *id;
         }
-        Lease lease{*subnet,
-                    request.public_ip,
-                    request.node,
-                    request.backend,
-                    request.backend_data,
-                    now,
-                    now + int64_t{request.ttl_seconds} * 1000};
+        Lease lease = granted_lease(request, *subnet, now);
         // The chosen key as read: absent, expired, or this node's own (renewed in place).
         int64_t read_revision = 0;
         for (const auto& r : c->records)

@@ -87,13 +87,7 @@ Result<Lease> FileLeaseStore::acquire(const LeaseRequest& request) {
     for (const auto& old : c->parsed.leases)
         if (old.public_ip == request.public_ip && !(old.subnet == *subnet))
             c->records.erase(subnet_key(old.subnet));
-    Lease lease{*subnet,
-                request.public_ip,
-                request.node,
-                request.backend,
-                request.backend_data,
-                now,
-                now + int64_t{request.ttl_seconds} * 1000};
+    Lease lease = granted_lease(request, *subnet, now);
     c->records[subnet_key(*subnet)] = lease_to_json(lease);
     if (auto r = write(c->records); !r) return std::unexpected(r.error());
     if (auto r = remember(); !r) return std::unexpected(r.error());

@@ -71,6 +71,16 @@ Result<Lease> lease_from_json(const nlohmann::json& record, const std::string& k
     return lease;
 }
 
+Lease granted_lease(const LeaseRequest& request, const IpPrefix& subnet, int64_t now_ms) {
+    return Lease{subnet,
+                 request.public_ip,
+                 request.node,
+                 request.backend,
+                 request.backend_data,
+                 now_ms,
+                 now_ms + int64_t{request.ttl_seconds} * 1000};
+}
+
 Result<IpPrefix> choose_subnet(const OverlayConfig& config, const std::vector<Lease>& leases,
                                const std::vector<IpPrefix>& taken, const IpAddress& public_ip) {
     for (const auto& lease : leases)

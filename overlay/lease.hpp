@@ -53,6 +53,10 @@ struct LeaseRequest {
     int ttl_seconds = 86400;  // flannel's 24 h; the agent renews well before
 };
 
+// The lease a store grants for `request` on `subnet` at `now_ms`.
+[[nodiscard]] Lease granted_lease(const LeaseRequest& request, const IpPrefix& subnet,
+                                  int64_t now_ms);
+
 struct LeaseList {
     std::vector<Lease> leases;          // live ones, by subnet
     std::vector<std::string> warnings;  // records skipped: "lease 10.244.9.0-24: <why>"
