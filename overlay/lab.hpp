@@ -26,7 +26,7 @@ struct LabOptions {
     Backend backend = Backend::vxlan;
     IpPrefix cluster;            // default 10.244.0.0/16
     std::string store = "file";  // or "etcd": started by the lab, on the underlay
-    int timeout_ms = 0;  // for every node to hold its lease; 0: 15 s + 0.5 s per node
+    int timeout_ms = 0;          // for every node to hold its lease; 0: 15 s + 0.5 s per node
 };
 
 struct LabNode {
