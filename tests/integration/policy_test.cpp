@@ -64,10 +64,11 @@ std::string get_from(const std::string& root, const std::string& pod, const std:
     return r.exit_code == 0 ? trim(r.out) : "";
 }
 
-// Allowed connections may race the server's start: retry those only.
+// Allowed connections may race the server's start: retry those only (for up to ~5 s: the
+// machine is shared and a loaded run starts servers slowly).
 bool reaches(const std::string& root, const std::string& pod, const std::string& ip, int port,
              const char* proto = "tcp") {
-    for (int i = 0; i < 20; ++i) {
+    for (int i = 0; i < 100; ++i) {
         if (!get_from(root, pod, ip, port, proto).empty()) return true;
         std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
