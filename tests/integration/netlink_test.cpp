@@ -28,20 +28,12 @@
 #include "common/unique_fd.hpp"
 #include "netns/netlink.hpp"
 #include "netns/sysctl.hpp"
+#include "tests/support/netns_test.hpp"
 
 using namespace podnet;
+using namespace podnet::test;
 
 namespace {
-
-template <class T>
-T must(Result<T> result) {
-    REQUIRE_MESSAGE(result.has_value(), result.error().message);
-    return std::move(*result);
-}
-
-void must(const Result<void>& result) {
-    REQUIRE_MESSAGE(result.has_value(), result.error().message);
-}
 
 std::string error_of(const Result<void>& result) {
     REQUIRE_FALSE(result.has_value());
@@ -52,30 +44,6 @@ template <class T>
 std::string error_of(const Result<T>& result) {
     REQUIRE_FALSE(result.has_value());
     return result.error().message;
-}
-
-IpAddress ip(const char* text) {
-    return must(parse_ip(text));
-}
-IpPrefix prefix(const char* text) {
-    return must(parse_prefix(text, false));
-}
-
-// A fresh network namespace: a thread unshares and hands back an fd to it; the namespace lives
-// while the fd is open.
-UniqueFd new_netns() {
-    UniqueFd fd;
-    int err = 0;
-    std::thread([&] {
-        if (::unshare(CLONE_NEWNET) != 0) {
-            err = errno;
-            return;
-        }
-        fd.reset(::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC));
-        if (!fd) err = errno;
-    }).join();
-    REQUIRE_MESSAGE(fd.valid(), std::strerror(err));
-    return fd;
 }
 
 ino_t inode_of_fd(int fd) {
@@ -123,14 +91,6 @@ int master_index(const std::string& name) {
     if (link != nullptr) rtnl_link_put(link);
     nl_socket_free(sock);
     return master;
-}
-
-Result<std::string> read_text(const std::string& path) {
-    std::ifstream in(path);
-    if (!in) return fail_errno("open " + path, errno);
-    std::stringstream text;
-    text << in.rdbuf();
-    return text.str();
 }
 
 // Whether the routing table of `netns` has `destination` through `dev` (and via `via`), read
@@ -186,34 +146,6 @@ bool has_route(int netns, const IpPrefix& destination, const std::string& dev,
         }
     }
     return false;
-}
-
-sockaddr_storage socket_address(const IpAddress& address, uint16_t port, socklen_t& length) {
-    sockaddr_storage out{};
-    if (address.is_v4()) {
-        auto* sin = reinterpret_cast<sockaddr_in*>(&out);
-        sin->sin_family = AF_INET;
-        sin->sin_port = htons(port);
-        std::memcpy(&sin->sin_addr, address.bytes.data(), 4);
-        length = sizeof(sockaddr_in);
-    } else {
-        auto* sin6 = reinterpret_cast<sockaddr_in6*>(&out);
-        sin6->sin6_family = AF_INET6;
-        sin6->sin6_port = htons(port);
-        std::memcpy(&sin6->sin6_addr, address.bytes.data(), 16);
-        length = sizeof(sockaddr_in6);
-    }
-    return out;
-}
-
-IpAddress address_of(const sockaddr_storage& sa) {
-    IpAddress out;
-    out.family = sa.ss_family;
-    if (sa.ss_family == AF_INET)
-        std::memcpy(out.bytes.data(), &reinterpret_cast<const sockaddr_in&>(sa).sin_addr, 4);
-    else
-        std::memcpy(out.bytes.data(), &reinterpret_cast<const sockaddr_in6&>(sa).sin6_addr, 16);
-    return out;
 }
 
 struct Echo {

@@ -28,21 +28,13 @@
 #include "common/unique_fd.hpp"
 #include "netns/netlink.hpp"
 #include "tests/support/command.hpp"
+#include "tests/support/netns_test.hpp"
 
 using namespace podnet;
+using namespace podnet::test;
 using nlohmann::json;
 
 namespace {
-
-template <class T>
-T must(Result<T> result) {
-    REQUIRE_MESSAGE(result.has_value(), result.error().message);
-    return std::move(*result);
-}
-
-void must(const Result<void>& result) {
-    REQUIRE_MESSAGE(result.has_value(), result.error().message);
-}
 
 template <class T>
 std::string error_of(const Result<T>& result) {
@@ -54,30 +46,6 @@ std::string error_of(const Result<T>& result) {
 
 bool has(const std::string& text, const std::string& part) {
     return text.find(part) != std::string::npos;
-}
-
-IpAddress ip(const char* text) {
-    return must(parse_ip(text));
-}
-IpPrefix prefix(const char* text) {
-    return must(parse_prefix(text, false));
-}
-
-// A fresh network namespace: a thread unshares and hands back an fd to it; the namespace lives
-// while the fd is open.
-UniqueFd new_netns() {
-    UniqueFd fd;
-    int err = 0;
-    std::thread([&] {
-        if (::unshare(CLONE_NEWNET) != 0) {
-            err = errno;
-            return;
-        }
-        fd.reset(::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC));
-        if (!fd) err = errno;
-    }).join();
-    REQUIRE_MESSAGE(fd.valid(), std::strerror(err));
-    return fd;
 }
 
 // iproute2's JSON view of something inside `netns` (`ip -j ...`, `bridge -j ...`): forked
@@ -103,14 +71,6 @@ void ip_command(int netns, std::vector<std::string> args) {
         run_in_netns(netns, [&] { return Result<test::CommandResult>(test::run_command(args)); });
     REQUIRE_MESSAGE(run.has_value(), run.error().message);
     REQUIRE_MESSAGE(run->exit_code == 0, ("ip failed: " + run->err));
-}
-
-Result<std::string> read_text(const std::string& path) {
-    std::ifstream in(path);
-    if (!in) return fail_errno("open " + path, errno);
-    std::stringstream text;
-    text << in.rdbuf();
-    return text.str();
 }
 
 std::string proc_net(int netns, const std::string& file) {
@@ -149,34 +109,6 @@ Counters counters(int netns, const std::string& link) {
     }
     FAIL("no link " << link << " in /proc/net/dev:\n" << proc_net(netns, "dev"));
     return {};
-}
-
-sockaddr_storage socket_address(const IpAddress& address, uint16_t port, socklen_t& length) {
-    sockaddr_storage out{};
-    if (address.is_v4()) {
-        auto* sin = reinterpret_cast<sockaddr_in*>(&out);
-        sin->sin_family = AF_INET;
-        sin->sin_port = htons(port);
-        std::memcpy(&sin->sin_addr, address.bytes.data(), 4);
-        length = sizeof(sockaddr_in);
-    } else {
-        auto* sin6 = reinterpret_cast<sockaddr_in6*>(&out);
-        sin6->sin6_family = AF_INET6;
-        sin6->sin6_port = htons(port);
-        std::memcpy(&sin6->sin6_addr, address.bytes.data(), 16);
-        length = sizeof(sockaddr_in6);
-    }
-    return out;
-}
-
-IpAddress address_of(const sockaddr_storage& sa) {
-    IpAddress out;
-    out.family = sa.ss_family;
-    if (sa.ss_family == AF_INET)
-        std::memcpy(out.bytes.data(), &reinterpret_cast<const sockaddr_in&>(sa).sin_addr, 4);
-    else
-        std::memcpy(out.bytes.data(), &reinterpret_cast<const sockaddr_in6&>(sa).sin6_addr, 16);
-    return out;
 }
 
 // A UDP socket bound to `address` (port 0 = any), opened inside `netns`.
