@@ -747,20 +747,33 @@ Result<void> NetlinkSocket::create_vxlan(const VxlanSpec& spec) {
     return {};
 }
 
-Result<void> NetlinkSocket::add_address(const std::string& link, const IpPrefix& address) {
-    std::string context = "add address " + address.str() + " to link " + link;
+namespace {
+
+// The request naming `address` on the link with index `index`, for add and delete alike.
+Result<RtAddrPtr> address_request(int index, const IpPrefix& address, const std::string& context) {
     const IpAddress& ip = address.address;
     if (ip.family != AF_INET && ip.family != AF_INET6) return fail(context + ": no address family");
-    auto index = state_->index_of(link);
-    if (!index) return wrap(index.error(), context);
     RtAddrPtr request(rtnl_addr_alloc());
     NlAddrPtr local = to_nl_addr(ip, address.length);
     if (!request || !local) return fail(context + ": Cannot allocate memory");
-    rtnl_addr_set_ifindex(request.get(), *index);
+    rtnl_addr_set_ifindex(request.get(), index);
     rtnl_addr_set_family(request.get(), ip.family);
     if (int rc = rtnl_addr_set_local(request.get(), local.get()); rc < 0)
         return fail(context + ": " + nl_geterror(rc));
     rtnl_addr_set_prefixlen(request.get(), address.length);
+    return request;
+}
+
+}  // namespace
+
+Result<void> NetlinkSocket::add_address(const std::string& link, const IpPrefix& address) {
+    std::string context = "add address " + address.str() + " to link " + link;
+    const IpAddress& ip = address.address;
+    auto index = state_->index_of(link);
+    if (!index) return wrap(index.error(), context);
+    auto made = address_request(*index, address, context);
+    if (!made) return std::unexpected(made.error());
+    RtAddrPtr& request = *made;
     if (ip.is_v4() && address.length <= 30) {
         // As `ip addr add ... brd +`: without it the subnet broadcast is not a local address.
         NlAddrPtr broadcast = to_nl_addr(address.last(), 32);
@@ -774,6 +787,19 @@ Result<void> NetlinkSocket::add_address(const std::string& link, const IpPrefix&
     state_->begin();
     int rc = rtnl_addr_add(state_->sock, request.get(), NLM_F_EXCL);
     if (rc < 0 && state_->error_number(rc) != EEXIST)
+        return fail(context + ": " + state_->reason(rc));
+    return {};
+}
+
+Result<void> NetlinkSocket::delete_address(const std::string& link, const IpPrefix& address) {
+    std::string context = "delete address " + address.str() + " from link " + link;
+    auto index = state_->index_of(link);
+    if (!index) return wrap(index.error(), context);
+    auto request = address_request(*index, address, context);
+    if (!request) return std::unexpected(request.error());
+    state_->begin();
+    int rc = rtnl_addr_delete(state_->sock, request->get(), 0);
+    if (rc < 0 && state_->error_number(rc) != EADDRNOTAVAIL)
         return fail(context + ": " + state_->reason(rc));
     return {};
 }

@@ -112,6 +112,8 @@ class NetlinkSocket {
     // address (prefixes up to /30); IPv6 is added with IFA_F_NODAD, so it is usable at once
     // instead of after duplicate address detection. Already present = success.
     [[nodiscard]] Result<void> add_address(const std::string& link, const IpPrefix& address);
+    // Already absent = success.
+    [[nodiscard]] Result<void> delete_address(const std::string& link, const IpPrefix& address);
     // Every address on the link, IPv4 then IPv6, including IPv6 link-local ones.
     [[nodiscard]] Result<std::vector<IpPrefix>> addresses(const std::string& link);
 

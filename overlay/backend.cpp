@@ -65,6 +65,11 @@ class HostGw final : public OverlayBackend {
     NetlinkSocket& nl_;
 };
 
+// fe80::/10: the kernel's own address on every IPv6 link, never one a lease gave.
+bool ipv6_link_local(const IpAddress& a) {
+    return a.is_v6() && a.bytes[0] == 0xfe && (a.bytes[1] & 0xc0) == 0x80;
+}
+
 class Vxlan final : public OverlayBackend {
   public:
     Vxlan(const OverlayConfig& config, const LocalNode& local, NetlinkSocket& nl)
@@ -79,6 +84,11 @@ class Vxlan final : public OverlayBackend {
         spec.port = config_.port;
         spec.mtu = pod_mtu();
         if (auto r = nl_.create_vxlan(spec); !r) return wrap(r.error(), context("VTEP"));
+        if (config_.direct_routing) {
+            auto on_underlay = nl_.addresses(local_.underlay);
+            if (!on_underlay) return wrap(on_underlay.error(), context("DirectRouting"));
+            underlay_subnets_ = *on_underlay;
+        }
         if (auto r = nl_.set_up(name_); !r) return wrap(r.error(), context("VTEP"));
         auto mac = nl_.link_mac(name_);
         if (!mac) return wrap(mac.error(), context("VTEP"));
@@ -90,15 +100,29 @@ class Vxlan final : public OverlayBackend {
         // node's own traffic into the overlay, and the gateway other nodes route through.
         IpPrefix address{own.subnet.network().address, own.subnet.address.is_v4() ? 32 : 128};
         if (auto r = nl_.add_address(name_, address); !r) return wrap(r.error(), context("VTEP"));
+        // A node whose lease changed (its old one released or expired) still holds the old
+        // network address, which is now another node's gateway: routes through it would fail.
+        auto present = nl_.addresses(name_);
+        if (!present) return wrap(present.error(), context("VTEP"));
+        for (const auto& a : *present)
+            if (a.address.family == address.address.family && a != address &&
+                !ipv6_link_local(a.address))
+                if (auto r = nl_.delete_address(name_, a); !r)
+                    return wrap(r.error(), context("VTEP"));
         return {};
     }
 
     Result<void> reconcile(const std::vector<Lease>& others) override {
         std::map<IpPrefix, IpAddress> routes;
+        std::map<IpPrefix, IpAddress> direct_routes;  // DirectRouting: host-gw for neighbours
         std::map<IpAddress, std::string> neighbours;
         std::map<std::string, IpAddress> fdb;
         for (const auto& l : others) {
             if (l.backend != Backend::vxlan) continue;
+            if (directly_reachable(l.public_ip)) {
+                direct_routes[l.subnet] = l.public_ip;
+                continue;
+            }
             std::string mac = l.backend_data.value("VtepMAC", "");
             if (mac.empty()) continue;
             IpAddress gateway = l.subnet.network().address;
@@ -131,6 +155,10 @@ class Vxlan final : public OverlayBackend {
                 if (auto r = nl_.replace_neighbour(name_, ip, mac); !r)
                     return wrap(r.error(), context("neighbour"));
         }
+        // The underlay's routes first: a subnet moving from the VTEP to a direct route is
+        // replaced in one step (same destination), never left without a route.
+        if (auto r = reconcile_routes(nl_, config_, local_.underlay, direct_routes, false); !r)
+            return r;
         return reconcile_routes(nl_, config_, name_, routes, true);
     }
 
@@ -139,10 +167,19 @@ class Vxlan final : public OverlayBackend {
     }
 
   private:
+    // flannel's DirectRouting: a node on the same underlay subnet is reached by a plain route
+    // through its address (no encapsulation); the others through the VTEP.
+    [[nodiscard]] bool directly_reachable(const IpAddress& peer) const {
+        if (!config_.direct_routing) return false;
+        return std::any_of(underlay_subnets_.begin(), underlay_subnets_.end(),
+                           [&](const IpPrefix& p) { return p.network().contains(peer); });
+    }
+
     OverlayConfig config_;
     LocalNode local_;
     NetlinkSocket& nl_;
     std::string name_;
+    std::vector<IpPrefix> underlay_subnets_;  // DirectRouting only
 };
 
 }  // namespace

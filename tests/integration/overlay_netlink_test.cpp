@@ -27,6 +27,8 @@
 #include "common/ip.hpp"
 #include "common/unique_fd.hpp"
 #include "netns/netlink.hpp"
+#include "overlay/backend.hpp"
+#include "overlay/config.hpp"
 #include "tests/support/command.hpp"
 #include "tests/support/netns_test.hpp"
 
@@ -673,4 +675,48 @@ TEST_CASE("routes: replace changes the route, the list is exactly ours") {
     std::string down =
         error_of(node.nl.replace_route(prefix("10.244.6.0/24"), ip("10.244.6.0"), "vx0", true));
     CHECK(has(down, "replace route 10.244.6.0/24 via 10.244.6.0 dev vx0 onlink: Network is down"));
+}
+
+TEST_CASE("delete_address removes exactly one address; one already gone is fine") {
+    Lone lone = lone_node();
+    NetlinkSocket& nl = lone.node.nl;
+    must(nl.add_address("ul0", prefix("10.9.0.1/32")));
+    must(nl.delete_address("ul0", prefix("10.9.0.1/32")));
+    must(nl.delete_address("ul0", prefix("10.9.0.1/32")));
+    auto left = must(nl.addresses("ul0"));
+    CHECK(std::count(left.begin(), left.end(), prefix("192.168.100.1/24")) == 1);
+    CHECK(std::count(left.begin(), left.end(), prefix("10.9.0.1/32")) == 0);
+    auto missing = nl.delete_address("nosuch0", prefix("10.9.0.1/32"));
+    REQUIRE_FALSE(missing.has_value());
+    CHECK(missing.error().message.find("nosuch0") != std::string::npos);
+}
+
+TEST_CASE("the vxlan backend: a node whose lease changes gives up the old VTEP address") {
+    // Two nodes whose leases swapped (both released, then raced): the old network address
+    // is now the other node's gateway, and a VTEP still holding it refuses routes through it.
+    Lone lone = lone_node();
+    podnet::overlay::OverlayConfig config;
+    config.network = prefix("10.244.0.0/16");
+    config.subnet_len = 24;
+    config = must(podnet::overlay::finish_config(config));
+    podnet::overlay::LocalNode local{ip("192.168.100.1"), "ul0", 1500};
+    auto backend = must(podnet::overlay::make_backend(config, local, lone.node.nl));
+    auto data = must(backend->prepare());
+    podnet::overlay::Lease first{prefix("10.244.2.0/24"), ip("192.168.100.1"), "node1"};
+    first.backend_data = data;
+    must(backend->activate(first));
+    podnet::overlay::Lease second = first;
+    second.subnet = prefix("10.244.3.0/24");
+    must(backend->activate(second));
+    std::string vtep_of = podnet::overlay::vtep_name(1);
+    std::vector<IpPrefix> v4;
+    for (const auto& a : must(lone.node.nl.addresses(vtep_of)))
+        if (a.address.is_v4()) v4.push_back(a);
+    CHECK(v4 == std::vector<IpPrefix>{prefix("10.244.3.0/32")});
+    // ... and the route to the node that now holds 10.244.2.0/24 goes in.
+    podnet::overlay::Lease peer{prefix("10.244.2.0/24"), ip("192.168.100.2"), "node2"};
+    peer.backend_data = {{"VtepMAC", "02:00:00:00:00:02"}};
+    must(backend->reconcile({peer}));
+    CHECK(must(lone.node.nl.routes(vtep_of)) ==
+          std::vector<RouteEntry>{{prefix("10.244.2.0/24"), ip("10.244.2.0"), true}});
 }
