@@ -54,7 +54,9 @@ Result<Config> parse_config(const std::string& toml_text, const std::string& sou
         return fail(position(source, e.source()) + ": " + std::string(e.description()));
     }
     Config config;
-    if (auto r = reject_unknown(root, "", {"paths", "sandbox", "network", "cni"}, source); !r)
+    if (auto r =
+            reject_unknown(root, "", {"paths", "sandbox", "network", "cni", "overlay"}, source);
+        !r)
         return std::unexpected(r.error());
     if (const toml::table* paths = root["paths"].as_table()) {
         if (auto r = reject_unknown(*paths, "paths", {"run_root", "state_root"}, source); !r)
@@ -110,6 +112,32 @@ Result<Config> parse_config(const std::string& toml_text, const std::string& sou
             return fail(source + ": [cni] timeout_seconds: must be 1..3600");
         config.cni_timeout_seconds = static_cast<int>(timeout);
     }
+    if (const toml::table* overlay = root["overlay"].as_table()) {
+        OverlaySettings& o = config.overlay;
+        if (auto r = reject_unknown(
+                *overlay, "overlay",
+                {"network", "subnet_len", "subnet_min", "subnet_max", "backend", "vni", "port",
+                 "mtu", "direct_routing", "store", "public_ip", "iface", "node", "ttl_seconds"},
+                source);
+            !r)
+            return std::unexpected(r.error());
+        for (auto [key, field] :
+             {std::pair{"network", &o.network}, std::pair{"subnet_min", &o.subnet_min},
+              std::pair{"subnet_max", &o.subnet_max}, std::pair{"backend", &o.backend},
+              std::pair{"store", &o.store}, std::pair{"public_ip", &o.public_ip},
+              std::pair{"iface", &o.iface}, std::pair{"node", &o.node}})
+            if (auto r = read_key(*overlay, "overlay", key, *field, source); !r)
+                return std::unexpected(r.error());
+        for (auto [key, field] : {std::pair{"subnet_len", &o.subnet_len}, std::pair{"vni", &o.vni},
+                                  std::pair{"port", &o.port}, std::pair{"mtu", &o.mtu},
+                                  std::pair{"ttl_seconds", &o.ttl_seconds}})
+            if (auto r = read_key(*overlay, "overlay", key, *field, source); !r)
+                return std::unexpected(r.error());
+        if (auto r = read_key(*overlay, "overlay", "direct_routing", o.direct_routing, source); !r)
+            return std::unexpected(r.error());
+        if (o.ttl_seconds < 3 || o.ttl_seconds > 86400)
+            return fail(source + ": [overlay] ttl_seconds: must be 3..86400");
+    }
     if (config.run_root.empty() || config.run_root.front() != '/')
         return fail(source + ": [paths] run_root: must be an absolute path");
     if (config.state_root.empty() || config.state_root.front() != '/')
@@ -142,7 +170,26 @@ std::string config_to_toml(const Config& config) {
                     {"plugin_path", config.cni_plugin_path},
                     {"cache_dir", config.effective_cni_cache_dir()},
                     {"timeout_seconds", config.cni_timeout_seconds}};
-    toml::table root{{"paths", paths}, {"sandbox", sandbox}, {"network", network}, {"cni", cni}};
+    const OverlaySettings& o = config.overlay;
+    toml::table overlay{{"network", o.network},
+                        {"subnet_len", o.subnet_len},
+                        {"subnet_min", o.subnet_min},
+                        {"subnet_max", o.subnet_max},
+                        {"backend", o.backend},
+                        {"vni", o.vni},
+                        {"port", o.port},
+                        {"mtu", o.mtu},
+                        {"direct_routing", o.direct_routing},
+                        {"store", config.effective_overlay_store()},
+                        {"public_ip", o.public_ip},
+                        {"iface", o.iface},
+                        {"node", o.node},
+                        {"ttl_seconds", o.ttl_seconds}};
+    toml::table root{{"paths", paths},
+                     {"sandbox", sandbox},
+                     {"network", network},
+                     {"cni", cni},
+                     {"overlay", overlay}};
     std::ostringstream out;
     out << root << "\n";
     return out.str();

@@ -2,6 +2,7 @@
 // podnet.toml: every key optional, embedded defaults for the rest. Unknown keys are errors, so a
 // typo never silently falls back to a default.
 
+#include <cstdint>
 #include <string>
 
 #include "common/result.hpp"
@@ -9,6 +10,22 @@
 namespace podnet {
 
 inline constexpr const char* default_config_path = "/etc/podnet/podnet.toml";
+
+// [overlay]: the node's overlay agent (flannel's network config plus the node's own facts), as
+// written; overlay/ parses and checks it (common knows nothing of overlays).
+struct OverlaySettings {
+    std::string network;  // the cluster CIDR; empty: no [overlay] (flags must say it)
+    int64_t subnet_len = 0;
+    std::string subnet_min, subnet_max;
+    std::string backend = "vxlan";
+    int64_t vni = 1, port = 0, mtu = 0;
+    bool direct_routing = false;
+    std::string store;      // "file:PATH" or "etcd:URL[,URL...]"; empty: file under state_root
+    std::string public_ip;  // empty: --public-ip
+    std::string iface;      // empty: the link holding public_ip
+    std::string node;       // empty: the host name
+    int64_t ttl_seconds = 60;
+};
 
 struct Config {
     // Volatile state: namespace pins, pause pids, locks, sandbox records, container logs.
@@ -37,8 +54,15 @@ struct Config {
     std::string cni_cache_dir;                                  // empty: <state_root>/cni
     int cni_timeout_seconds = 60;                               // per plugin call
 
+    OverlaySettings overlay;
+
     [[nodiscard]] std::string effective_cni_cache_dir() const {
         return cni_cache_dir.empty() ? state_root + "/cni" : cni_cache_dir;
+    }
+    // One JSON file for the leases; nodes sharing a VM must name one path in [overlay] store.
+    [[nodiscard]] std::string effective_overlay_store() const {
+        return overlay.store.empty() ? "file:" + state_root + "/overlay/leases.json"
+                                     : overlay.store;
     }
 };
 

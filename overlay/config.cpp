@@ -1,5 +1,7 @@
 #include "overlay/config.hpp"
 
+#include <tuple>
+
 #include <nlohmann/json.hpp>
 
 namespace podnet::overlay {
@@ -129,6 +131,39 @@ Result<OverlayConfig> parse_flannel_json(std::string_view text, const std::strin
     }
     auto finished = finish_config(c);
     if (!finished) return bad(finished.error().message);
+    return finished;
+}
+
+Result<OverlayConfig> overlay_config_from(const OverlaySettings& s) {
+    auto bad = [](const std::string& key, const std::string& why) {
+        return fail("[overlay] " + key + ": " + why);
+    };
+    OverlayConfig c;
+    if (s.network.empty()) return bad("network", "required (the cluster CIDR)");
+    auto network = parse_prefix(s.network, false);
+    if (!network) return bad("network", network.error().message);
+    c.network = *network;
+    if (s.subnet_len < 0 || s.subnet_len > 128) return bad("subnet_len", "out of range");
+    c.subnet_len = static_cast<int>(s.subnet_len);
+    for (auto [key, text, field] : {std::tuple{"subnet_min", &s.subnet_min, &c.subnet_min},
+                                    std::tuple{"subnet_max", &s.subnet_max, &c.subnet_max}}) {
+        if (text->empty()) continue;
+        auto a = parse_ip(*text);
+        if (!a) return bad(key, a.error().message);
+        *field = *a;
+    }
+    auto backend = parse_backend(s.backend);
+    if (!backend) return bad("backend", backend.error().message);
+    c.backend = *backend;
+    if (s.vni < 1 || s.vni > 0xffffff) return bad("vni", "out of range (1-16777215)");
+    c.vni = static_cast<uint32_t>(s.vni);
+    if (s.port < 0 || s.port > 65535) return bad("port", "out of range (1-65535)");
+    c.port = static_cast<uint16_t>(s.port);
+    if (s.mtu != 0 && (s.mtu < 68 || s.mtu > 65535)) return bad("mtu", "out of range (68-65535)");
+    c.mtu = static_cast<int>(s.mtu);
+    c.direct_routing = s.direct_routing;
+    auto finished = finish_config(c);
+    if (!finished) return fail("[overlay] " + finished.error().message);
     return finished;
 }
 

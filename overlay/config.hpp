@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <string>
 
+#include "common/config.hpp"
 #include "common/ip.hpp"
 #include "common/result.hpp"
 
@@ -40,5 +41,8 @@ struct OverlayConfig {
 // "DirectRouting": false}}. Unknown keys are errors, as everywhere in podnet.
 [[nodiscard]] Result<OverlayConfig> parse_flannel_json(std::string_view text,
                                                        const std::string& source);
+
+// podnet.toml's [overlay] (the same fields, snake_case); errors name "[overlay] KEY".
+[[nodiscard]] Result<OverlayConfig> overlay_config_from(const OverlaySettings& settings);
 
 }  // namespace podnet::overlay

@@ -83,6 +83,54 @@ TEST_CASE("flannel's network config: defaults and validation") {
     CHECK(config_error("{").find("net.json: not a JSON object") == 0);
 }
 
+TEST_CASE("podnet.toml's [overlay]: the same config, errors naming the key") {
+    auto parsed = parse_config(
+        "[overlay]\nnetwork = \"10.50.0.0/16\"\nsubnet_len = 26\nbackend = \"vxlan\"\n"
+        "vni = 7\nport = 4789\nmtu = 1400\ndirect_routing = true\nstore = \"etcd:http://e:2379\"\n"
+        "public_ip = \"192.168.1.5\"\niface = \"eth1\"\nnode = \"n5\"\nttl_seconds = 30\n",
+        "podnet.toml");
+    REQUIRE_MESSAGE(parsed, parsed.error().message);
+    CHECK(parsed->effective_overlay_store() == "etcd:http://e:2379");
+    CHECK(parsed->overlay.public_ip == "192.168.1.5");
+    auto c = overlay_config_from(parsed->overlay);
+    REQUIRE_MESSAGE(c, c.error().message);
+    CHECK(c->network.str() == "10.50.0.0/16");
+    CHECK(c->subnet_len == 26);
+    CHECK(c->subnet_min.str() == "10.50.0.64");
+    CHECK(c->vni == 7);
+    CHECK(c->port == 4789);
+    CHECK(c->mtu == 1400);
+    CHECK(c->direct_routing);
+    // It survives `config show` and back.
+    auto again = parse_config(config_to_toml(*parsed), "again.toml");
+    REQUIRE_MESSAGE(again, again.error().message);
+    CHECK(overlay_config_from(again->overlay)->vni == 7);
+
+    auto error_of = [](const std::string& toml) {
+        auto p = parse_config(toml, "podnet.toml");
+        if (!p) return p.error().message;
+        auto o = overlay_config_from(p->overlay);
+        return o ? std::string() : o.error().message;
+    };
+    CHECK(error_of("[overlay]\nbackend = \"vxlan\"\n") ==
+          "[overlay] network: required (the cluster CIDR)");
+    CHECK(error_of("[overlay]\nnetwork = \"10.1.0.0/16\"\nbackend = \"ipip\"\n")
+              .starts_with("[overlay] backend: unknown backend \"ipip\""));
+    CHECK(error_of("[overlay]\nnetwork = \"10.1.0.0/33\"\n").starts_with("[overlay] network:"));
+    CHECK(error_of("[overlay]\nnetwork = \"10.1.0.0/24\"\nsubnet_len = 24\n")
+              .find("10.1.0.0/24 is too small for /24 subnets") != std::string::npos);
+    CHECK(error_of("[overlay]\nnetwork = \"10.1.0.0/16\"\nvni = 0\n") ==
+          "[overlay] vni: out of range (1-16777215)");
+    CHECK(
+        error_of("[overlay]\nnetwrok = \"10.1.0.0/16\"\n").find("unknown key [overlay] netwrok") !=
+        std::string::npos);
+    CHECK(error_of("[overlay]\nnetwork = 16\n").find("[overlay] network: wrong type") !=
+          std::string::npos);
+    // Without [overlay] the leases sit under the state root.
+    auto plain = parse_config("", "empty.toml");
+    CHECK(plain->effective_overlay_store() == "file:/var/lib/podnet/overlay/leases.json");
+}
+
 TEST_CASE("subnet choice: a node's own lease first, else the lowest free one") {
     auto c = config_of(R"({"Network": "10.244.0.0/16"})");
     std::vector<Lease> leases(2);
