@@ -22,6 +22,7 @@
 #include "overlay/etcd_store.hpp"
 #include "overlay/file_store.hpp"
 #include "overlay/lab.hpp"
+#include "overlay/status.hpp"
 
 namespace podnet::cli {
 
@@ -39,10 +40,18 @@ std::string self_binary() {
     return n > 0 ? std::string(exe, static_cast<size_t>(n)) : "podnet";
 }
 
-Result<overlay::OverlayConfig> load_network_config(const std::string& path) {
-    auto text = read_file(path);
-    if (!text) return std::unexpected(text.error());
-    return overlay::parse_flannel_json(*text, path);
+// The overlay's network: --network-config FILE (flannel's JSON) or podnet.toml's [overlay].
+Result<overlay::OverlayConfig> network_config(const Context& ctx, const ParsedArgs& parsed) {
+    if (parsed.has("network-config")) {
+        const std::string path = parsed.value("network-config");
+        auto text = read_file(path);
+        if (!text) return std::unexpected(text.error());
+        return overlay::parse_flannel_json(*text, path);
+    }
+    if (ctx.config.overlay.network.empty())
+        return fail(
+            "overlay: no network (--network-config FILE, or [overlay] network in podnet.toml)");
+    return overlay::overlay_config_from(ctx.config.overlay);
 }
 
 // "file:PATH" -> the file store; "etcd:URL[,URL...]" -> etcd (flannel's key prefix).
@@ -76,6 +85,67 @@ Result<int> link_mtu(const std::string& link) {
     return req.ifr_mtu;
 }
 
+// The link holding `address` (the node's underlay), for when [overlay] iface is not given.
+Result<std::string> link_holding(NetlinkSocket& nl, const IpAddress& address) {
+    auto links = nl.list_links("");
+    if (!links) return std::unexpected(links.error());
+    for (const auto& link : *links) {
+        auto addresses = nl.addresses(link);
+        if (!addresses) continue;
+        for (const auto& a : *addresses)
+            if (a.address == address) return link;
+    }
+    return fail("overlay: no link holds " + address.str() + " (give --iface)");
+}
+
+// The node's facts: flags first, then [overlay], then what the machine says.
+struct NodeFacts {
+    IpAddress public_ip;
+    std::string iface;
+    std::string node;
+};
+
+Result<NodeFacts> node_facts(const Context& ctx, const ParsedArgs& parsed, NetlinkSocket& nl) {
+    const OverlaySettings& settings = ctx.config.overlay;
+    NodeFacts facts;
+    std::string ip = parsed.value("public-ip", settings.public_ip);
+    if (ip.empty()) return fail("overlay: no public IP (--public-ip, or [overlay] public_ip)");
+    auto public_ip = parse_ip(ip);
+    if (!public_ip) return std::unexpected(public_ip.error().wrap("public IP"));
+    facts.public_ip = *public_ip;
+    facts.iface = parsed.value("iface", settings.iface);
+    if (facts.iface.empty()) {
+        auto link = link_holding(nl, facts.public_ip);
+        if (!link) return std::unexpected(link.error());
+        facts.iface = *link;
+    }
+    char host[256] = {};
+    ::gethostname(host, sizeof host - 1);
+    facts.node = parsed.value("node", settings.node.empty() ? host : settings.node);
+    return facts;
+}
+
+// What `agent` and `status` both start from: the network, its store, this namespace's netlink
+// and the node's facts.
+struct NodeView {
+    overlay::OverlayConfig config;
+    std::unique_ptr<overlay::LeaseStore> store;
+    NetlinkSocket netlink;
+    NodeFacts facts;
+};
+
+Result<NodeView> open_node(const Context& ctx, const ParsedArgs& parsed) {
+    auto config = network_config(ctx, parsed);
+    if (!config) return std::unexpected(config.error());
+    auto store = open_store(parsed.value("store", ctx.config.effective_overlay_store()), *config);
+    if (!store) return std::unexpected(store.error());
+    auto netlink = NetlinkSocket::open_current();
+    if (!netlink) return std::unexpected(netlink.error());
+    auto facts = node_facts(ctx, parsed, *netlink);
+    if (!facts) return std::unexpected(facts.error());
+    return NodeView{*config, std::move(*store), std::move(*netlink), *facts};
+}
+
 void log_line(const std::string& line) {
     std::time_t t = std::time(nullptr);
     char stamp[32];
@@ -89,30 +159,25 @@ int overlay_agent(Context& ctx, Args args) {
                                        {"node", 0, true},           {"ttl", 0, true}};
     auto parsed = parse_args(args, specs, "overlay agent");
     if (!parsed) return usage_error(parsed.error().message);
-    if (!parsed->has("network-config") || !parsed->has("store") || !parsed->has("public-ip") ||
-        !parsed->has("iface"))
+    if (!parsed->positionals.empty())
         return usage_error(
-            "usage: podnet overlay agent --network-config FILE --store file:PATH --public-ip IP "
-            "--iface IF [--node NAME] [--ttl S]");
-    auto config = load_network_config(parsed->value("network-config"));
-    if (!config) return report(config.error());
-    auto store = open_store(parsed->value("store"), *config);
-    if (!store) return report(store.error());
-    auto public_ip = parse_ip(parsed->value("public-ip"));
-    if (!public_ip) return report(public_ip.error().wrap("--public-ip"));
+            "usage: podnet overlay agent [--network-config FILE] [--store file:PATH|etcd:URL] "
+            "[--public-ip IP] [--iface IF] [--node NAME] [--ttl S] (defaults: [overlay])");
+    auto node = open_node(ctx, *parsed);
+    if (!node) return report(node.error());
     overlay::AgentOptions options;
-    options.config = *config;
-    options.local.public_ip = *public_ip;
-    options.local.underlay = parsed->value("iface");
+    options.config = node->config;
+    options.local.public_ip = node->facts.public_ip;
+    options.local.underlay = node->facts.iface;
     auto mtu = link_mtu(options.local.underlay);
     if (!mtu) return report(mtu.error());
     options.local.underlay_mtu = *mtu;
-    char host[256] = {};
-    ::gethostname(host, sizeof host - 1);
-    options.node = parsed->value("node", host);
+    options.node = node->facts.node;
+    options.ttl_seconds = static_cast<int>(ctx.config.overlay.ttl_seconds);
     if (parsed->has("ttl")) options.ttl_seconds = std::atoi(parsed->value("ttl").c_str());
     if (options.ttl_seconds < 3) return usage_error("--ttl: at least 3 seconds");
     options.log = log_line;
+    options.record_path = overlay::agent_record_path(ctx.config.run_root);
     options.on_lease = [&](const overlay::Lease& own, int pod_mtu) -> Result<void> {
         auto rt = ctx.runtime();
         if (!rt) return std::unexpected(rt.error());
@@ -140,31 +205,29 @@ int overlay_agent(Context& ctx, Args args) {
         if (!nft) return std::unexpected(nft.error());
         return (*nft)->run(overlay::masquerade_script(options.config.network));
     };
-    auto netlink = NetlinkSocket::open_current();
-    if (!netlink) return report(netlink.error());
     struct sigaction sa {};
     sa.sa_handler = on_stop_signal;
     ::sigaction(SIGTERM, &sa, nullptr);
     ::sigaction(SIGINT, &sa, nullptr);
     log_line("starting: node " + options.node + ", " + options.local.public_ip.str() + " on " +
-             options.local.underlay + ", backend " + overlay::backend_name(config->backend) +
-             ", network " + config->network.str());
-    auto r = overlay::run_agent(options, **store, *netlink, stop_requested);
+             options.local.underlay + ", backend " + overlay::backend_name(node->config.backend) +
+             ", network " + node->config.network.str());
+    auto r = overlay::run_agent(options, *node->store, node->netlink, stop_requested);
     if (!r) return report(r.error());
     return exit_ok;
 }
 
-int overlay_leases(Args args) {
+int overlay_leases(Context& ctx, Args args) {
     static const OptionSpec specs[] = {
         {"network-config", 0, true}, {"store", 0, true}, {"json", 0, false}};
     auto parsed = parse_args(args, specs, "overlay leases");
     if (!parsed) return usage_error(parsed.error().message);
-    if (!parsed->has("network-config") || !parsed->has("store"))
+    if (!parsed->positionals.empty())
         return usage_error(
-            "usage: podnet overlay leases --network-config FILE --store file:PATH [--json]");
-    auto config = load_network_config(parsed->value("network-config"));
+            "usage: podnet overlay leases [--network-config FILE] [--store SPEC] [--json]");
+    auto config = network_config(ctx, *parsed);
     if (!config) return report(config.error());
-    auto store = open_store(parsed->value("store"), *config);
+    auto store = open_store(parsed->value("store", ctx.config.effective_overlay_store()), *config);
     if (!store) return report(store.error());
     auto list = (*store)->list();
     if (!list) return report(list.error());
@@ -186,12 +249,62 @@ int overlay_leases(Args args) {
     return exit_ok;
 }
 
-int lab_up(Context& ctx, Args args) {
-    static const OptionSpec specs[] = {{"nodes", 0, true},
-                                       {"backend", 0, true},
+std::string ago(int64_t now_ms, int64_t then_ms) {
+    return std::to_string((now_ms - then_ms) / 1000) + "s ago";
+}
+
+// This node's lease and, per other node, whether the kernel holds what reaches its pods.
+int overlay_status(Context& ctx, Args args) {
+    static const OptionSpec specs[] = {{"network-config", 0, true},
                                        {"store", 0, true},
-                                       {"cluster-cidr", 0, true},
+                                       {"public-ip", 0, true},
+                                       {"iface", 0, true},
                                        {"json", 0, false}};
+    auto parsed = parse_args(args, specs, "overlay status");
+    if (!parsed) return usage_error(parsed.error().message);
+    if (!parsed->positionals.empty())
+        return usage_error(
+            "usage: podnet overlay status [--network-config FILE] [--store SPEC] "
+            "[--public-ip IP] [--iface IF] [--json]");
+    auto node = open_node(ctx, *parsed);
+    if (!node) return report(node.error());
+    auto status = overlay::node_overlay_status(node->config, node->facts.public_ip,
+                                               node->facts.iface, *node->store, node->netlink);
+    if (!status) return report(status.error());
+    for (const auto& w : status->warnings) std::cerr << "podnet: skipped " << w << "\n";
+    if (parsed->has("json")) {
+        std::cout << overlay::node_overlay_status_json(*status).dump(2) << "\n";
+        return exit_ok;
+    }
+    int64_t now = overlay::now_unix_ms();
+    std::cout << "node " << node->facts.node << " " << status->public_ip.str() << " on "
+              << status->underlay << ", backend " << overlay::backend_name(status->backend)
+              << ", network " << node->config.network.str() << "\n";
+    if (status->own)
+        std::cout << "lease " << status->own->subnet.str() << ", renewed "
+                  << ago(now, status->own->renewed_ms) << ", expires in "
+                  << (status->own->expiration_ms - now) / 1000 << "s\n";
+    else
+        std::cout << "lease: none (is the agent running?)\n";
+    std::vector<std::vector<std::string>> rows = {
+        {"SUBNET", "NODE", "PUBLIC-IP", "RENEWED", "KERNEL", "READY"}};
+    for (const auto& p : status->peers) {
+        std::string kernel = p.direct ? "direct route" : "route";
+        if (!p.route) kernel = "no " + kernel;
+        if (p.neighbour) kernel += *p.neighbour ? ", neighbour" : ", no neighbour";
+        if (p.fdb) kernel += *p.fdb ? ", fdb" : ", no fdb";
+        rows.push_back({p.lease.subnet.str(), p.lease.node, p.lease.public_ip.str(),
+                        ago(now, p.lease.renewed_ms), kernel, p.ready() ? "yes" : "no"});
+    }
+    std::cout << format_table(rows);
+    for (const auto& r : status->stale_routes) std::cout << "stale route: " << r << "\n";
+    return exit_ok;
+}
+
+int lab_up(Context& ctx, Args args) {
+    static const OptionSpec specs[] = {{"nodes", 0, true},           {"backend", 0, true},
+                                       {"store", 0, true},           {"cluster-cidr", 0, true},
+                                       {"direct-routing", 0, false}, {"json", 0, false}};
     auto parsed = parse_args(args, specs, "lab up");
     if (!parsed) return usage_error(parsed.error().message);
     overlay::LabOptions options;
@@ -202,6 +315,7 @@ int lab_up(Context& ctx, Args args) {
     if (!backend) return report(backend.error().wrap("--backend"));
     options.backend = *backend;
     options.store = parsed->value("store", "file");
+    options.direct_routing = parsed->has("direct-routing");
     if (parsed->has("cluster-cidr")) {
         auto cidr = parse_prefix(parsed->value("cluster-cidr"), true);
         if (!cidr) return report(cidr.error().wrap("--cluster-cidr"));
@@ -231,11 +345,13 @@ int lab_status(Context& ctx, Args args) {
     }
     std::cout << "backend " << status->backend << ", cluster " << status->cluster << ", store "
               << status->store << "\n";
-    std::vector<std::vector<std::string>> rows = {{"NODE", "PUBLIC-IP", "SUBNET", "AGENT"}};
+    std::vector<std::vector<std::string>> rows = {
+        {"NODE", "PUBLIC-IP", "SUBNET", "AGENT", "READY"}};
     for (const auto& n : status->nodes)
         rows.push_back(
             {n.name, n.public_ip, n.subnet.empty() ? "-" : n.subnet,
-             n.agent_running ? "running (" + std::to_string(n.agent_pid) + ")" : "stopped"});
+             n.agent_running ? "running (" + std::to_string(n.agent_pid) + ")" : "stopped",
+             n.ready ? "yes" : "no"});
     std::cout << format_table(rows);
     for (const auto& w : status->warnings) std::cerr << "podnet: skipped " << w << "\n";
     return exit_ok;
@@ -250,8 +366,10 @@ int lab_exec(Context& ctx, Args args) {
     if (!ns) return report(ns.error());
     if (::setns(ns->get(), CLONE_NEWNET) != 0)
         return report(Error{std::string("enter ") + node->name + ": " + std::strerror(errno)});
-    // `podnet` inside sees the node's state: PODNET_ROOT stands in for --root.
+    // `podnet` inside sees the node's state and config: PODNET_ROOT and PODNET_CONFIG stand
+    // in for --root and --config.
     ::setenv("PODNET_ROOT", node->root.c_str(), 1);
+    ::setenv("PODNET_CONFIG", node->config.c_str(), 1);
     std::vector<std::string> argv(args.begin() + 2, args.end());
     if (argv[0] == "podnet") argv[0] = self_binary();
     std::vector<char*> raw;
@@ -288,18 +406,18 @@ int lab_agent(Context& ctx, Args args, bool stop, bool start) {
 
 // podnet overlay release SUBNET: a node leaving for good (flannel keeps a stopped node's lease
 // until it expires; this ends it at once).
-int overlay_release(Args args) {
+int overlay_release(Context& ctx, Args args) {
     static const OptionSpec specs[] = {{"network-config", 0, true}, {"store", 0, true}};
     auto parsed = parse_args(args, specs, "overlay release");
     if (!parsed) return usage_error(parsed.error().message);
-    if (parsed->positionals.size() != 1 || !parsed->has("network-config") || !parsed->has("store"))
+    if (parsed->positionals.size() != 1)
         return usage_error(
-            "usage: podnet overlay release SUBNET --network-config FILE --store file:PATH");
+            "usage: podnet overlay release SUBNET [--network-config FILE] [--store SPEC]");
     auto subnet = parse_prefix(parsed->positionals[0], true);
     if (!subnet) return report(subnet.error());
-    auto config = load_network_config(parsed->value("network-config"));
+    auto config = network_config(ctx, *parsed);
     if (!config) return report(config.error());
-    auto store = open_store(parsed->value("store"), *config);
+    auto store = open_store(parsed->value("store", ctx.config.effective_overlay_store()), *config);
     if (!store) return report(store.error());
     if (auto r = (*store)->release(*subnet); !r) return report(r.error());
     return exit_ok;
@@ -309,10 +427,10 @@ int overlay_release(Args args) {
 
 int cmd_overlay(Context& ctx, Args args) {
     if (!args.empty() && args[0] == "agent") return overlay_agent(ctx, args.subspan(1));
-    if (!args.empty() && (args[0] == "leases" || args[0] == "status"))
-        return overlay_leases(args.subspan(1));
-    if (!args.empty() && args[0] == "release") return overlay_release(args.subspan(1));
-    return usage_error("usage: podnet overlay agent|leases|status ...");
+    if (!args.empty() && args[0] == "leases") return overlay_leases(ctx, args.subspan(1));
+    if (!args.empty() && args[0] == "status") return overlay_status(ctx, args.subspan(1));
+    if (!args.empty() && args[0] == "release") return overlay_release(ctx, args.subspan(1));
+    return usage_error("usage: podnet overlay agent|status|leases|release ...");
 }
 
 int cmd_lab(Context& ctx, Args args) {

@@ -44,11 +44,12 @@ NetworkPolicy (networking.k8s.io/v1):
   policy probe --scenario FILE [--json]   build it in a private network namespace and compare
   namespace label NS KEY=VALUE... [KEY-]...   namespace ls [--json]
 Overlay (flannel's design) and the multi-node lab:
-  overlay agent --network-config FILE --store file:PATH|etcd:URL --public-ip IP --iface IF [--node N] [--ttl S]
-  overlay leases|status --network-config FILE --store file:PATH [--json]
-  overlay release SUBNET --network-config FILE --store file:PATH
+  overlay agent [--network-config FILE] [--store file:PATH|etcd:URL] [--public-ip IP] [--iface IF] [--node N] [--ttl S]
+  overlay status [--json]   this node's lease, and per other node whether its routes are in place
+  overlay leases [--json]   every node's lease   (both: [--network-config FILE] [--store SPEC])
+  overlay release SUBNET    a node leaving for good  (overlay flags default to podnet.toml's [overlay])
   lab stop|start|restart NODE|etcd
-  lab up [--nodes N] [--backend vxlan|host-gw|udp] [--store file|etcd] [--cluster-cidr CIDR] [--json]
+  lab up [--nodes N] [--backend vxlan|host-gw|udp] [--store file|etcd] [--cluster-cidr CIDR] [--direct-routing] [--json]
   lab exec NODE -- COMMAND ARGS...     lab status [--json]     lab down
 Maintenance:
   gc [--json]            remove what crashed or stopped sandboxes left behind
@@ -114,12 +115,15 @@ int run_main(int argc, char** argv) {
         return exit_usage;
     }
 
+    // `podnet lab exec NODE -- podnet ...` runs podnet as if on that node: its config and root.
+    if (config_path.empty())
+        if (const char* env = std::getenv("PODNET_CONFIG"); env != nullptr && *env != '\0')
+            config_path = env;
     auto config =
         load_config(config_path.empty() ? default_config_path : config_path, !config_path.empty());
     if (!config) return report(config.error());
     Context ctx;
     ctx.config = *config;
-    // `podnet lab exec NODE -- podnet ...` runs podnet as if on that node: its root.
     if (root.empty())
         if (const char* env = std::getenv("PODNET_ROOT"); env != nullptr && *env != '\0')
             root = env;

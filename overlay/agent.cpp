@@ -4,6 +4,12 @@
 #include <chrono>
 #include <thread>
 
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+
+#include "common/fs.hpp"
+
 namespace podnet::overlay {
 
 namespace {
@@ -23,7 +29,33 @@ void nap(int ms, const std::atomic<bool>& stop) {
         std::this_thread::sleep_for(std::chrono::milliseconds(10));
 }
 
+// Best effort: a record that cannot be written only keeps a waiting caller waiting; the log says.
+void write_record(const AgentOptions& o, const std::string& subnet, int peers) {
+    if (o.record_path.empty()) return;
+    nlohmann::json record = {{"pid", ::getpid()}, {"subnet", subnet}, {"peers", peers}};
+    auto dir = o.record_path.substr(0, o.record_path.rfind('/'));
+    auto r = make_dirs(dir, 0755);
+    if (r) r = write_file_atomic(o.record_path, record.dump() + "\n", 0644);
+    if (!r && o.log) o.log("agent record: " + r.error().message);
+}
+
 }  // namespace
+
+std::string agent_record_path(const std::string& run_root) {
+    return run_root + "/overlay/agent.json";
+}
+
+Result<AgentRecord> read_agent_record(const std::string& path) {
+    auto text = read_file(path);
+    if (!text) return std::unexpected(text.error());
+    auto j = nlohmann::json::parse(*text, nullptr, false);
+    if (j.is_discarded() || !j.is_object()) return fail(path + ": not an agent record");
+    AgentRecord record;
+    record.pid = j.value("pid", 0);
+    record.subnet = j.value("subnet", "");
+    record.peers = j.value("peers", -1);
+    return record;
+}
 
 std::string masquerade_script(const IpPrefix& cluster) {
     std::string net = cluster.network().str();
@@ -64,6 +96,7 @@ Result<void> run_agent(const AgentOptions& o, LeaseStore& store, NetlinkSocket& 
     if (auto r = (*backend)->activate(own); !r) return std::unexpected(r.error());
     if (o.on_lease)
         if (auto r = o.on_lease(own, (*backend)->pod_mtu()); !r) return std::unexpected(r.error());
+    write_record(o, own.subnet.str(), -1);
 
     std::string applied;
     int backoff = 100;
@@ -90,6 +123,7 @@ Result<void> run_agent(const AgentOptions& o, LeaseStore& store, NetlinkSocket& 
             } else {
                 applied = now;
                 log("reconciled: " + std::to_string(others.size()) + " other nodes");
+                write_record(o, own.subnet.str(), static_cast<int>(others.size()));
             }
         }
         if (std::chrono::steady_clock::now() >= next_renewal) {
@@ -107,6 +141,8 @@ Result<void> run_agent(const AgentOptions& o, LeaseStore& store, NetlinkSocket& 
                     if (o.on_lease)
                         if (auto r = o.on_lease(own, (*backend)->pod_mtu()); !r)
                             log(r.error().message);
+                    applied.clear();  // reconcile against the new lease
+                    write_record(o, own.subnet.str(), -1);
                 }
             }
         }

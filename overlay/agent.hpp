@@ -27,7 +27,21 @@ struct AgentOptions {
     // the subnet; `mtu` is what pod interfaces should use.
     std::function<Result<void>(const Lease& own, int mtu)> on_lease;
     std::function<void(const std::string&)> log;  // one line each
+    // Where the agent says how far it got (see AgentRecord); empty: nowhere.
+    std::string record_path;
 };
+
+// What a running agent last did, in a small JSON file, so that a caller that started it (the
+// lab, a test, an init script) can wait until the node is usable rather than until it merely
+// holds a lease: `subnet` is set once the node's pod network uses it, `peers` after every
+// reconcile that succeeded (-1 before the first).
+struct AgentRecord {
+    int pid = 0;
+    std::string subnet;
+    int peers = -1;
+};
+[[nodiscard]] std::string agent_record_path(const std::string& run_root);
+[[nodiscard]] Result<AgentRecord> read_agent_record(const std::string& path);
 
 // Runs until `stop` becomes true. Fails only for what retrying cannot fix (bad devices).
 [[nodiscard]] Result<void> run_agent(const AgentOptions& options, LeaseStore& store,

@@ -14,10 +14,12 @@
 #include <optional>
 #include <thread>
 
+#include "common/config.hpp"
 #include "common/fs.hpp"
 #include "common/process.hpp"
 #include "netns/namespace.hpp"
 #include "netns/netlink.hpp"
+#include "overlay/agent.hpp"
 #include "overlay/etcd_store.hpp"
 #include "overlay/file_store.hpp"
 
@@ -139,16 +141,35 @@ void stop_process(pid_t pid, uint64_t start_time) {
     if (process_running(pid, start_time)) ::kill(pid, SIGKILL);
 }
 
+// The node's podnet.toml: its state under root/, and its [overlay] — so the agent, and any
+// `lab exec NODE -- podnet overlay ...`, need no flags.
+Result<void> write_node_config(const std::string& root, int k, const OverlayConfig& net,
+                               const std::string& store) {
+    std::string dir = node_dir(root, "node" + std::to_string(k));
+    Config config;
+    place_under_root(config, dir + "/root");
+    OverlaySettings& o = config.overlay;
+    o.network = net.network.str();
+    o.subnet_len = net.subnet_len;
+    o.backend = backend_name(net.backend);
+    o.vni = net.vni;
+    o.direct_routing = net.direct_routing;
+    o.store = store;
+    o.public_ip = node_ip(k);
+    o.iface = "eth0";
+    o.node = "node" + std::to_string(k);
+    return write_file_atomic(dir + "/podnet.toml", config_to_toml(config), 0644);
+}
+
 // The node's agent, detached, its pid and start time in agent.json.
-Result<void> start_agent(const std::string& root, int k, const std::string& podnet,
-                         const std::string& store) {
-    std::string lab = lab_dir(root);
+Result<void> start_agent(const std::string& root, int k, const std::string& podnet) {
     std::string name = "node" + std::to_string(k);
     std::string dir = node_dir(root, name);
+    // --root as well as --config: a PODNET_ROOT in the caller's environment must not pull the
+    // agent's state out of the node.
     auto pid = spawn_in_node(
         dir + "/net",
-        {podnet, "--root", dir + "/root", "overlay", "agent", "--network-config", lab + "/net.json",
-         "--store", store, "--public-ip", node_ip(k), "--iface", "eth0", "--node", name},
+        {podnet, "--root", dir + "/root", "--config", dir + "/podnet.toml", "overlay", "agent"},
         dir + "/agent.log");
     if (!pid) return std::unexpected(pid.error());
     auto stat = read_proc_stat(*pid);
@@ -183,11 +204,17 @@ Result<LabStatus> lab_up(const LabOptions& o) {
     config.network =
         o.cluster.address.family != 0 ? o.cluster : *parse_prefix("10.244.0.0/16", true);
     config.backend = o.backend;
+    config.direct_routing = o.direct_routing;
+    if (o.direct_routing && o.backend != Backend::vxlan)
+        return fail("lab: --direct-routing is a vxlan option");
     auto finished = finish_config(config);
     if (!finished) return wrap(finished.error(), "lab");
     nlohmann::json net = {{"Network", finished->network.str()},
                           {"SubnetLen", finished->subnet_len},
-                          {"Backend", {{"Type", backend_name(o.backend)}, {"VNI", finished->vni}}}};
+                          {"Backend",
+                           {{"Type", backend_name(o.backend)},
+                            {"VNI", finished->vni},
+                            {"DirectRouting", o.direct_routing}}}};
     if (finished->capacity() < static_cast<uint64_t>(o.nodes))
         return fail("lab: " + finished->network.str() + " has room for " +
                     std::to_string(finished->capacity()) + " nodes, not " +
@@ -239,17 +266,18 @@ Result<LabStatus> lab_up(const LabOptions& o) {
         if (r) r = inside->add_address("eth0", *parse_prefix(node_ip(k) + "/24", false));
         if (r) r = inside->set_up("eth0");
         if (!r) return wrap(r.error(), context);
-        if (auto a = start_agent(o.root, k, o.podnet_binary, store_spec(o.root, o.store)); !a)
-            return wrap(a.error(), context);
+        if (auto c = write_node_config(o.root, k, *finished, store_spec(o.root, o.store)); !c)
+            return wrap(c.error(), context);
+        if (auto a = start_agent(o.root, k, o.podnet_binary); !a) return wrap(a.error(), context);
     }
 
-    // Ready when every node holds a lease.
+    // Ready when every node holds a lease, its pod network uses it, and it has reconciled.
     int timeout_ms = o.timeout_ms > 0 ? o.timeout_ms : 15000 + 500 * o.nodes;
     auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
     for (;;) {
         auto status = lab_status(o.root);
         if (!status) return std::unexpected(status.error());
-        size_t leased = 0;
+        size_t ready = 0;
         for (const auto& n : status->nodes) {
             if (!n.agent_running) {
                 auto log = read_file(node_dir(o.root, n.name) + "/agent.log");
@@ -257,13 +285,14 @@ Result<LabStatus> lab_up(const LabOptions& o) {
                             (log ? log->substr(log->size() > 300 ? log->size() - 300 : 0)
                                  : std::string("no log")));
             }
-            if (!n.subnet.empty()) ++leased;
+            if (n.ready) ++ready;
         }
-        if (leased == status->nodes.size()) return status;
+        if (ready == status->nodes.size()) return status;
         if (std::chrono::steady_clock::now() > deadline)
-            return fail("lab: only " + std::to_string(leased) + " of " +
-                        std::to_string(status->nodes.size()) + " nodes hold a lease after " +
-                        std::to_string(timeout_ms) + " ms");
+            return fail("lab: only " + std::to_string(ready) + " of " +
+                        std::to_string(status->nodes.size()) +
+                        " nodes hold a lease and use it after " + std::to_string(timeout_ms) +
+                        " ms");
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
 }
@@ -294,6 +323,7 @@ Result<LabStatus> lab_status(const std::string& root) {
         n.public_ip = node_ip(k);
         n.netns = node_dir(root, n.name) + "/net";
         n.root = node_dir(root, n.name) + "/root";
+        n.config = node_dir(root, n.name) + "/podnet.toml";
         if (auto text = read_file(node_dir(root, n.name) + "/agent.json")) {
             auto agent = nlohmann::json::parse(*text, nullptr, false);
             if (!agent.is_discarded()) {
@@ -306,6 +336,9 @@ Result<LabStatus> lab_status(const std::string& root) {
         if (leases)
             for (const auto& l : leases->leases)
                 if (l.public_ip.str() == n.public_ip) n.subnet = l.subnet.str();
+        if (auto record = read_agent_record(agent_record_path(n.root + "/run")))
+            n.ready = n.agent_running && record->pid == n.agent_pid && !n.subnet.empty() &&
+                      record->subnet == n.subnet && record->peers >= 0;
         status.nodes.push_back(n);
     }
     return status;
@@ -331,19 +364,16 @@ Result<void> lab_restart_agent(const std::string& root, const std::string& node,
             return fail("lab: the agent of " + node + " ignored SIGTERM");
     }
     if (!start) return {};
-    int k = std::atoi(node.c_str() + 4);
-    auto lab = read_lab(root);
-    if (!lab) return std::unexpected(lab.error());
-    if (auto r = start_agent(root, k, podnet_binary, store_spec(root, lab->value("store", "file")));
-        !r)
+    if (auto r = start_agent(root, std::atoi(node.c_str() + 4), podnet_binary); !r)
         return wrap(r.error(), "lab: " + node);
     for (int i = 0; i < 1000; ++i) {
         auto again = lab_node(root, node);
-        if (again && again->agent_running && !again->subnet.empty()) return {};
+        if (again && again->ready) return {};
         if (again && !again->agent_running) return fail("lab: the agent of " + node + " stopped");
         std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
-    return fail("lab: " + node + " holds no lease 10 s after its agent started");
+    return fail("lab: " + node +
+                " is not ready (lease, pod network, routes) 10 s after its agent started");
 }
 
 Result<LabNode> lab_node(const std::string& root, const std::string& node) {
@@ -409,7 +439,9 @@ nlohmann::json lab_status_json(const LabStatus& s) {
                          {"subnet", n.subnet},
                          {"agent_pid", n.agent_pid},
                          {"agent_running", n.agent_running},
+                         {"ready", n.ready},
                          {"root", n.root},
+                         {"config", n.config},
                          {"netns", n.netns}});
     return {{"backend", s.backend},
             {"cluster", s.cluster},

@@ -6,7 +6,8 @@
 // integration tests on one machine.
 //
 // Layout under LAB = ROOT/lab:  lab.json, net.json (flannel config), leases.json (file store),
-//   nodes/nodeK/{net (netns pin), root/ (the node's podnet --root), agent.pid, agent.log}
+//   nodes/nodeK/{net (netns pin), podnet.toml (its [paths] and [overlay]), root/ (its state),
+//   agent.json, agent.log}
 
 #include <string>
 #include <vector>
@@ -24,19 +25,24 @@ struct LabOptions {
     std::string podnet_binary;  // started as the agent on every node
     int nodes = 3;
     Backend backend = Backend::vxlan;
-    IpPrefix cluster;            // default 10.244.0.0/16
-    std::string store = "file";  // or "etcd": started by the lab, on the underlay
-    int timeout_ms = 0;          // for every node to hold its lease; 0: 15 s + 0.5 s per node
+    bool direct_routing = false;  // vxlan: plain routes between nodes (all share the underlay)
+    IpPrefix cluster;             // default 10.244.0.0/16
+    std::string store = "file";   // or "etcd": started by the lab, on the underlay
+    int timeout_ms = 0;           // for every node to hold its lease; 0: 15 s + 0.5 s per node
 };
 
 struct LabNode {
     std::string name;
     std::string public_ip;
-    std::string netns;  // pin path
-    std::string root;   // its podnet --root
+    std::string netns;   // pin path
+    std::string root;    // its podnet --root
+    std::string config;  // its podnet.toml
     int agent_pid = 0;
     bool agent_running = false;
     std::string subnet;  // from its lease, when it holds one
+    // Its agent has given the node's pod network the lease and reconciled with the other
+    // nodes at least once: pods can be started and reach the rest.
+    bool ready = false;
 };
 
 struct LabStatus {

@@ -7,6 +7,7 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <latch>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <string>
@@ -82,6 +83,15 @@ void three_nodes_talk(const std::string& backend) {
             }
         }
 
+    // `overlay status` on a node: its lease, and the kernel holding what reaches each peer.
+    auto st = on_node(root, "node1", {"podnet", "overlay", "status", "--json"});
+    REQUIRE_MESSAGE(st.exit_code == 0, st.err);
+    json node1 = json::parse(st.out);
+    CHECK(node1["lease"]["subnet"] == status["nodes"][0]["subnet"]);
+    CHECK(node1["peers"].size() == 2);
+    for (const auto& p : node1["peers"]) CHECK_MESSAGE(p["ready"] == true, p.dump());
+    CHECK(node1["stale_routes"].empty());
+
     // An agent restart leaves the kernel alone: a TCP stream across it keeps flowing.
     auto echo = on_node(root, "node2",
                         {"podnet", "run", "p2", "-d", "--", "/usr/bin/socat",
@@ -117,6 +127,9 @@ void three_nodes_talk(const std::string& backend) {
     for (int i = 0; i < 100 && !gone(); ++i)
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
     CHECK(gone());
+    CHECK(
+        json::parse(on_node(root, "node1", {"podnet", "overlay", "status", "--json"}).out)["peers"]
+            .size() == 1);
     if (backend == "udp") {  // one route covers the cluster: the forwarder must drop it
         auto r = on_node(root, "node1",
                          {"podnet", "run", "p1", "--", probe(), "get", "udp", ips[2], "80", "300"});
@@ -155,6 +168,84 @@ TEST_CASE("vxlan: a pod on each of three nodes reaches the others, sources kept"
 
 TEST_CASE("udp: a pod on each of three nodes reaches the others, sources kept") {
     three_nodes_talk("udp");
+}
+
+TEST_CASE("vxlan with DirectRouting: nodes on one underlay subnet use plain routes") {
+    std::string root = make_temp_dir("pn-lab");
+    auto up = run_podnet(root, {"lab", "up", "--nodes", "3", "--direct-routing"});
+    REQUIRE_MESSAGE(up.exit_code == 0, up.err);
+    json status = lab_status(root);
+    std::vector<std::string> ips;
+    for (int k = 1; k <= 3; ++k)
+        ips.push_back(pod_on(root, "node" + std::to_string(k), "p" + std::to_string(k)));
+    CHECK(ask(root, "node1", "p1", "tcp", ips[1]) == "p2 saw " + ips[0]);
+    CHECK(ask(root, "node3", "p3", "udp", ips[0]) == "p1 saw " + ips[2]);
+    // flannel's DirectRouting: the route goes via the peer's address on the underlay, and the
+    // VTEP holds no neighbour or FDB entry for it.
+    std::string subnet2 = status["nodes"][1]["subnet"];
+    auto routes = on_node(root, "node1", {"ip", "route", "show", subnet2}).out;
+    CHECK_MESSAGE(routes.find("via 192.168.100.2 dev eth0") != std::string::npos, routes);
+    CHECK(
+        trim(on_node(root, "node1", {"ip", "neigh", "show", "dev", "podnet.1", "nud", "permanent"})
+                 .out)
+            .empty());
+    CHECK(on_node(root, "node1", {"bridge", "fdb", "show", "dev", "podnet.1"}).out.find("dst") ==
+          std::string::npos);
+    json node1 = json::parse(on_node(root, "node1", {"podnet", "overlay", "status", "--json"}).out);
+    REQUIRE(node1["peers"].size() == 2);
+    for (const auto& p : node1["peers"]) {
+        CHECK(p["kernel"]["direct"] == true);
+        CHECK(p["ready"] == true);
+    }
+    CHECK(run_podnet(root, {"lab", "down"}).exit_code == 0);
+    CHECK(leftovers(root).empty());
+}
+
+// Two nodes whose leases are gone start their agents at once: both want the lowest free
+// subnet, and the store's locking (file) or transaction (etcd) must give them different ones.
+void agents_race(const std::string& store) {
+    std::string root = make_temp_dir("pn-lab");
+    auto up = run_podnet(root, {"lab", "up", "--nodes", "3", "--store", store});
+    REQUIRE_MESSAGE(up.exit_code == 0, up.err);
+    for (int round = 0; round < 3; ++round) {
+        json before = lab_status(root);
+        for (int k : {2, 3}) {
+            std::string node = "node" + std::to_string(k);
+            REQUIRE(run_podnet(root, {"lab", "stop", node}).exit_code == 0);
+            auto release = on_node(root, node,
+                                   {"podnet", "overlay", "release",
+                                    before["nodes"][k - 1]["subnet"].get<std::string>()});
+            REQUIRE_MESSAGE(release.exit_code == 0, release.err);
+        }
+        std::latch go(2);
+        CommandResult started[2];
+        std::vector<std::thread> starters;
+        for (int i = 0; i < 2; ++i)
+            starters.emplace_back([&, i] {
+                go.arrive_and_wait();
+                started[i] = run_podnet(root, {"lab", "start", "node" + std::to_string(i + 2)});
+            });
+        for (auto& t : starters) t.join();
+        CHECK_MESSAGE(started[0].exit_code == 0, started[0].err);
+        CHECK_MESSAGE(started[1].exit_code == 0, started[1].err);
+        json after = lab_status(root);  // named: a range-for over a temporary's member dangles
+        std::set<std::string> subnets;
+        for (const auto& n : after["nodes"]) subnets.insert(n["subnet"].get<std::string>());
+        CHECK(subnets.size() == 3);
+    }
+    // And the nodes that raced reach each other's pods.
+    std::string ip2 = pod_on(root, "node2", "p2"), ip3 = pod_on(root, "node3", "p3");
+    CHECK(ask(root, "node2", "p2", "tcp", ip3) == "p3 saw " + ip2);
+    CHECK(run_podnet(root, {"lab", "down"}).exit_code == 0);
+    CHECK(leftovers(root).empty());
+}
+
+TEST_CASE("two agents started at the same instant never share a subnet (file store)") {
+    agents_race("file");
+}
+
+TEST_CASE("two agents started at the same instant never share a subnet (etcd)") {
+    agents_race("etcd");
 }
 
 TEST_CASE("etcd store: three vxlan nodes; etcd stopped while agents run, then back") {
