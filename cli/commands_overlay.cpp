@@ -203,7 +203,7 @@ int overlay_agent(Context& ctx, Args args) {
         }
         auto nft = NftContext::shared();
         if (!nft) return std::unexpected(nft.error());
-        return (*nft)->run(overlay::masquerade_script(options.config.network));
+        return (*nft)->run(overlay::overlay_nft_script(options.config, options.local.underlay));
     };
     struct sigaction sa {};
     sa.sa_handler = on_stop_signal;

@@ -57,15 +57,35 @@ Result<AgentRecord> read_agent_record(const std::string& path) {
     return record;
 }
 
-std::string masquerade_script(const IpPrefix& cluster) {
-    std::string net = cluster.network().str();
-    return "add table ip podnet_overlay\n"
-           "add chain ip podnet_overlay postrouting"
-           " { type nat hook postrouting priority srcnat; policy accept; }\n"
-           "flush chain ip podnet_overlay postrouting\n"
-           // Inside the cluster the source stays the pod's; beyond it, the node's.
-           "add rule ip podnet_overlay postrouting ip saddr " +
-           net + " ip daddr != " + net + " masquerade\n";
+std::string overlay_nft_script(const OverlayConfig& config, const std::string& underlay) {
+    const std::string table = "inet podnet_overlay";
+    const std::string family = config.network.address.is_v4() ? "ip" : "ip6";
+    const std::string net = config.network.network().str();
+    std::string script = "add table " + table + "\n";
+    script += "add chain " + table +
+              " postrouting { type nat hook postrouting priority srcnat; policy accept; }\n"
+              "flush chain " +
+              table + " postrouting\n";
+    // Inside the cluster the source stays the pod's; beyond it, the node's.
+    script += "add rule " + table + " postrouting " + family + " saddr " + net + " " + family +
+              " daddr != " + net + " masquerade\n";
+    // Untracked tunnel packets (see the header). Chains made and flushed either way, so that a
+    // node switched to host-gw loses them in the same transaction.
+    for (const char* chain : {"raw_prerouting", "raw_output"}) {
+        std::string hook = chain == std::string("raw_prerouting") ? "prerouting" : "output";
+        script += "add chain " + table + " " + chain + " { type filter hook " + hook +
+                  " priority raw; policy accept; }\n";
+        if (config.backend == Backend::host_gw) {
+            script += "delete chain " + table + " " + chain + "\n";
+            continue;
+        }
+        script += "flush chain " + table + " " + chain + "\n";
+        std::string port = std::to_string(config.port);
+        std::string dir = hook == "prerouting" ? "iifname" : "oifname";
+        script += "add rule " + table + " " + chain + " " + dir + " \"" + underlay +
+                  "\" udp dport " + port + " notrack\n";
+    }
+    return script;
 }
 
 Result<void> run_agent(const AgentOptions& o, LeaseStore& store, NetlinkSocket& netlink,

@@ -83,6 +83,14 @@ void three_nodes_talk(const std::string& backend) {
             }
         }
 
+    // Conntrack on node1 holds the pods' flows, but not the tunnel's outer packets (notrack).
+    auto tracked = on_node(root, "node1", {"cat", "/proc/net/nf_conntrack"}).out;
+    CHECK_MESSAGE(tracked.find("dport=80 ") != std::string::npos, tracked);
+    if (backend != "host-gw") {
+        std::string tunnel_port = backend == "vxlan" ? "dport=8472 " : "dport=8285 ";
+        CHECK_MESSAGE(tracked.find(tunnel_port) == std::string::npos, tracked);
+    }
+
     // `overlay status` on a node: its lease, and the kernel holding what reaches each peer.
     auto st = on_node(root, "node1", {"podnet", "overlay", "status", "--json"});
     REQUIRE_MESSAGE(st.exit_code == 0, st.err);

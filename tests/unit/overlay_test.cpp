@@ -12,6 +12,7 @@
 #include <set>
 #include <thread>
 
+#include "overlay/agent.hpp"
 #include "overlay/config.hpp"
 #include "overlay/file_store.hpp"
 #include "overlay/lease.hpp"
@@ -129,6 +130,28 @@ TEST_CASE("podnet.toml's [overlay]: the same config, errors naming the key") {
     // Without [overlay] the leases sit under the state root.
     auto plain = parse_config("", "empty.toml");
     CHECK(plain->effective_overlay_store() == "file:/var/lib/podnet/overlay/leases.json");
+}
+
+TEST_CASE("the node's nft rules: masquerade beyond the cluster; tunnel packets untracked") {
+    auto vxlan = overlay_nft_script(config_of(R"({"Network": "10.244.0.0/16"})"), "eth0");
+    CHECK(vxlan.find("add rule inet podnet_overlay postrouting ip saddr 10.244.0.0/16 ip daddr "
+                     "!= 10.244.0.0/16 masquerade\n") != std::string::npos);
+    CHECK(vxlan.find("add rule inet podnet_overlay raw_prerouting iifname \"eth0\" udp dport "
+                     "8472 notrack\n") != std::string::npos);
+    CHECK(vxlan.find("add rule inet podnet_overlay raw_output oifname \"eth0\" udp dport 8472 "
+                     "notrack\n") != std::string::npos);
+    CHECK(vxlan.find("delete chain") == std::string::npos);
+    auto udp = overlay_nft_script(
+        config_of(R"({"Network": "10.244.0.0/16", "Backend": {"Type": "udp"}})"), "ens3");
+    CHECK(udp.find("iifname \"ens3\" udp dport 8285 notrack") != std::string::npos);
+    // host-gw has no tunnel: the chains go (made first, so the delete never fails).
+    auto host_gw = overlay_nft_script(
+        config_of(R"({"Network": "10.244.0.0/16", "Backend": {"Type": "host-gw"}})"), "eth0");
+    CHECK(host_gw.find("notrack") == std::string::npos);
+    CHECK(host_gw.find("delete chain inet podnet_overlay raw_prerouting\n") != std::string::npos);
+    CHECK(host_gw.find("delete chain inet podnet_overlay raw_output\n") != std::string::npos);
+    auto v6 = overlay_nft_script(config_of(R"({"Network": "fd10::/48", "SubnetLen": 64})"), "eth0");
+    CHECK(v6.find("ip6 saddr fd10::/48 ip6 daddr != fd10::/48 masquerade") != std::string::npos);
 }
 
 TEST_CASE("subnet choice: a node's own lease first, else the lowest free one") {
