@@ -193,6 +193,88 @@ Result<OverlayConfig> lab_config(const std::string& root) {
 
 }  // namespace
 
+namespace {
+
+// The lab's underlay, etcd, nodes and agents, once lab.json is written; ready when it returns.
+Result<LabStatus> build_lab(const LabOptions& o, const OverlayConfig& config) {
+    auto host = NetlinkSocket::open_current();
+    if (!host) return wrap(host.error(), "lab");
+    Result<void> r = host->create_bridge(underlay_bridge, 0);
+    if (r) r = host->add_address(underlay_bridge, *parse_prefix(lab_side_address, false));
+    if (r) r = host->set_up(underlay_bridge);
+    if (!r) return wrap(r.error(), "lab: underlay");
+    if (o.store == "etcd") {
+        if (auto e = start_etcd(o.root); !e) return std::unexpected(e.error());
+        EtcdLeaseStore probe({etcd_client_url}, std::string(default_etcd_prefix), config, 500);
+        auto etcd = etcd_process(o.root);
+        bool ready = false;
+        for (int i = 0; i < 200 && !ready; ++i) {
+            ready = probe.list().has_value();
+            if (ready) break;
+            if (!etcd || !process_running(etcd->first, etcd->second)) {
+                auto log = read_file(lab_dir(o.root) + "/etcd.log");
+                std::string tail = log ? log->substr(log->size() > 200 ? log->size() - 200 : 0)
+                                       : std::string("no log");
+                while (!tail.empty() && tail.back() == '\n') tail.pop_back();
+                return fail("lab: etcd stopped: " + tail.substr(tail.rfind('\n') + 1));
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        }
+        if (!ready) return fail("lab: etcd did not answer at " + std::string(etcd_client_url));
+    }
+
+    for (int k = 1; k <= o.nodes; ++k) {
+        std::string name = "node" + std::to_string(k);
+        std::string dir = node_dir(o.root, name);
+        std::string context = "lab: " + name;
+        if (auto m = make_dirs(dir + "/root", 0755); !m) return wrap(m.error(), context);
+        if (auto m = make_pinned_netns(dir + "/net"); !m) return wrap(m.error(), context);
+        auto ns = open_namespace(dir + "/net");
+        if (!ns) return wrap(ns.error(), context);
+        std::string veth = "pnlab" + std::to_string(k);
+        r = host->create_veth(veth, "eth0", ns->get(), 0);
+        if (r) r = host->set_master(veth, underlay_bridge);
+        if (r) r = host->set_up(veth);
+        if (!r) return wrap(r.error(), context);
+        auto inside = NetlinkSocket::open_in(ns->get());
+        if (!inside) return wrap(inside.error(), context);
+        r = inside->set_up("lo");
+        if (r) r = inside->add_address("eth0", *parse_prefix(node_ip(k) + "/24", false));
+        if (r) r = inside->set_up("eth0");
+        if (!r) return wrap(r.error(), context);
+        if (auto c = write_node_config(o.root, k, config, store_spec(o.root, o.store)); !c)
+            return wrap(c.error(), context);
+        if (auto a = start_agent(o.root, k, o.podnet_binary); !a) return wrap(a.error(), context);
+    }
+
+    // Ready when every node holds a lease, its pod network uses it, and it has reconciled.
+    int timeout_ms = o.timeout_ms > 0 ? o.timeout_ms : 15000 + 500 * o.nodes;
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+    for (;;) {
+        auto status = lab_status(o.root);
+        if (!status) return std::unexpected(status.error());
+        size_t ready = 0;
+        for (const auto& n : status->nodes) {
+            if (!n.agent_running) {
+                auto log = read_file(node_dir(o.root, n.name) + "/agent.log");
+                return fail("lab: the agent of " + n.name + " stopped: " +
+                            (log ? log->substr(log->size() > 300 ? log->size() - 300 : 0)
+                                 : std::string("no log")));
+            }
+            if (n.ready) ++ready;
+        }
+        if (ready == status->nodes.size()) return status;
+        if (std::chrono::steady_clock::now() > deadline)
+            return fail("lab: only " + std::to_string(ready) + " of " +
+                        std::to_string(status->nodes.size()) +
+                        " nodes hold a lease and use it after " + std::to_string(timeout_ms) +
+                        " ms");
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+}
+
+}  // namespace
+
 Result<LabStatus> lab_up(const LabOptions& o) {
     if (o.nodes < 1 || o.nodes > 200) return fail("lab: --nodes must be 1-200");
     if (o.store != "file" && o.store != "etcd")
@@ -200,6 +282,10 @@ Result<LabStatus> lab_up(const LabOptions& o) {
     std::string lab = lab_dir(o.root);
     if (path_exists(lab + "/lab.json"))
         return fail("lab: a lab already exists under " + o.root + " (podnet lab down first)");
+    if (auto host = NetlinkSocket::open_current();
+        host && host->link_exists(underlay_bridge).value_or(false))
+        return fail("lab: link " + std::string(underlay_bridge) +
+                    " already exists (a lab under another --root?)");
     OverlayConfig config;
     config.network =
         o.cluster.address.family != 0 ? o.cluster : *parse_prefix("10.244.0.0/16", true);
@@ -230,71 +316,13 @@ Result<LabStatus> lab_up(const LabOptions& o) {
     if (auto r = write_file_atomic(lab + "/lab.json", record.dump(2) + "\n", 0644); !r)
         return std::unexpected(r.error());
 
-    auto host = NetlinkSocket::open_current();
-    if (!host) return wrap(host.error(), "lab");
-    Result<void> r = host->create_bridge(underlay_bridge, 0);
-    if (r) r = host->add_address(underlay_bridge, *parse_prefix(lab_side_address, false));
-    if (r) r = host->set_up(underlay_bridge);
-    if (!r) return wrap(r.error(), "lab: underlay");
-    if (o.store == "etcd") {
-        if (auto e = start_etcd(o.root); !e) return std::unexpected(e.error());
-        EtcdLeaseStore probe({etcd_client_url}, std::string(default_etcd_prefix), *finished, 500);
-        bool ready = false;
-        for (int i = 0; i < 200 && !ready; ++i) {
-            ready = probe.list().has_value();
-            if (!ready) std::this_thread::sleep_for(std::chrono::milliseconds(50));
-        }
-        if (!ready) return fail("lab: etcd did not answer at " + std::string(etcd_client_url));
-    }
-
-    for (int k = 1; k <= o.nodes; ++k) {
-        std::string name = "node" + std::to_string(k);
-        std::string dir = node_dir(o.root, name);
-        std::string context = "lab: " + name;
-        if (auto m = make_dirs(dir + "/root", 0755); !m) return wrap(m.error(), context);
-        if (auto m = make_pinned_netns(dir + "/net"); !m) return wrap(m.error(), context);
-        auto ns = open_namespace(dir + "/net");
-        if (!ns) return wrap(ns.error(), context);
-        std::string veth = "pnlab" + std::to_string(k);
-        r = host->create_veth(veth, "eth0", ns->get(), 0);
-        if (r) r = host->set_master(veth, underlay_bridge);
-        if (r) r = host->set_up(veth);
-        if (!r) return wrap(r.error(), context);
-        auto inside = NetlinkSocket::open_in(ns->get());
-        if (!inside) return wrap(inside.error(), context);
-        r = inside->set_up("lo");
-        if (r) r = inside->add_address("eth0", *parse_prefix(node_ip(k) + "/24", false));
-        if (r) r = inside->set_up("eth0");
-        if (!r) return wrap(r.error(), context);
-        if (auto c = write_node_config(o.root, k, *finished, store_spec(o.root, o.store)); !c)
-            return wrap(c.error(), context);
-        if (auto a = start_agent(o.root, k, o.podnet_binary); !a) return wrap(a.error(), context);
-    }
-
-    // Ready when every node holds a lease, its pod network uses it, and it has reconciled.
-    int timeout_ms = o.timeout_ms > 0 ? o.timeout_ms : 15000 + 500 * o.nodes;
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
-    for (;;) {
-        auto status = lab_status(o.root);
-        if (!status) return std::unexpected(status.error());
-        size_t ready = 0;
-        for (const auto& n : status->nodes) {
-            if (!n.agent_running) {
-                auto log = read_file(node_dir(o.root, n.name) + "/agent.log");
-                return fail("lab: the agent of " + n.name + " stopped: " +
-                            (log ? log->substr(log->size() > 300 ? log->size() - 300 : 0)
-                                 : std::string("no log")));
-            }
-            if (n.ready) ++ready;
-        }
-        if (ready == status->nodes.size()) return status;
-        if (std::chrono::steady_clock::now() > deadline)
-            return fail("lab: only " + std::to_string(ready) + " of " +
-                        std::to_string(status->nodes.size()) +
-                        " nodes hold a lease and use it after " + std::to_string(timeout_ms) +
-                        " ms");
-        std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
+    // From here on the lab exists: a failure takes down what was built, so a failed `lab up`
+    // leaves nothing behind (and the error is the one that stopped it).
+    auto built = build_lab(o, *finished);
+    if (!built)
+        if (auto down = lab_down(o.root, o.podnet_binary); !down)
+            return wrap(built.error(), "lab (and lab down: " + down.error().message + ")");
+    return built;
 }
 
 Result<LabStatus> lab_status(const std::string& root) {

@@ -309,3 +309,27 @@ TEST_CASE("lab bad input: one line, non-zero, nothing made") {
     CHECK(run_podnet(root, {"lab", "status"}).exit_code != 0);
     CHECK(sh("ip link show pnlab0").exit_code != 0);
 }
+
+TEST_CASE("a lab up that fails half-way takes down what it built; a foreign pnlab0 is refused") {
+    std::string root = make_temp_dir("pn-lab");
+    // etcd cannot start: its data directory is taken by a file.
+    REQUIRE(sh("mkdir -p " + root + "/run/lab && touch " + root + "/run/lab/etcd").exit_code == 0);
+    auto r = run_podnet(root, {"lab", "up", "--nodes", "2", "--store", "etcd"});
+    CHECK(r.exit_code != 0);
+    CHECK_MESSAGE(r.err.find("lab: etcd stopped") != std::string::npos, r.err);
+    CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
+    CHECK(sh("ip link show pnlab0").exit_code != 0);
+    CHECK(sh("ip link show pnlab1").exit_code != 0);
+    CHECK(sh("test -e " + root + "/run/lab").exit_code != 0);
+    CHECK(sh("pgrep -f '[e]tcd --name lab'").exit_code != 0);
+    CHECK(leftovers(root).empty());
+
+    // A link of that name that is not ours: refused before anything is made, and left alone.
+    REQUIRE(sh("ip link add pnlab0 type veth peer name pnlab0p").exit_code == 0);
+    r = run_podnet(root, {"lab", "up", "--nodes", "2"});
+    CHECK(r.exit_code != 0);
+    CHECK_MESSAGE(r.err.find("link pnlab0 already exists") != std::string::npos, r.err);
+    CHECK(sh("ip link show pnlab0").exit_code == 0);
+    CHECK(sh("test -e " + root + "/run/lab/lab.json").exit_code != 0);
+    CHECK(sh("ip link del pnlab0").exit_code == 0);
+}
