@@ -59,9 +59,10 @@ json lab_status(const std::string& root) {
     return json::parse(r.out);
 }
 
-void three_nodes_talk(const std::string& backend) {
+void three_nodes_talk(const std::string& backend, const std::string& store = "file") {
     std::string root = make_temp_dir("pn-lab");
-    auto up = run_podnet(root, {"lab", "up", "--nodes", "3", "--backend", backend});
+    auto up =
+        run_podnet(root, {"lab", "up", "--nodes", "3", "--backend", backend, "--store", store});
     REQUIRE_MESSAGE(up.exit_code == 0, up.err);
     json status = lab_status(root);
     REQUIRE(status["nodes"].size() == 3);
@@ -126,8 +127,12 @@ void three_nodes_talk(const std::string& backend) {
     std::string subnet3 = status["nodes"][2]["subnet"];
     std::string net = root + "/run/lab/net.json", leases = "file:" + root + "/run/lab/leases.json";
     REQUIRE(run_podnet(root, {"lab", "stop", "node3"}).exit_code == 0);
-    auto release = run_podnet(
-        root, {"overlay", "release", subnet3, "--network-config", net, "--store", leases});
+    // From the lab's host with every flag given (file store), or on the node itself, where
+    // its podnet.toml's [overlay] says it all (etcd).
+    auto release = store == "file"
+                       ? run_podnet(root, {"overlay", "release", subnet3, "--network-config", net,
+                                           "--store", leases})
+                       : on_node(root, "node3", {"podnet", "overlay", "release", subnet3});
     REQUIRE_MESSAGE(release.exit_code == 0, release.err);
     auto gone = [&] {
         return on_node(root, "node1", {"ip", "route"}).out.find(subnet3) == std::string::npos;
@@ -176,6 +181,19 @@ TEST_CASE("vxlan: a pod on each of three nodes reaches the others, sources kept"
 
 TEST_CASE("udp: a pod on each of three nodes reaches the others, sources kept") {
     three_nodes_talk("udp");
+}
+
+// The store is the agents' business alone: the same checks with every backend on etcd.
+TEST_CASE("host-gw on etcd: the same three nodes") {
+    three_nodes_talk("host-gw", "etcd");
+}
+
+TEST_CASE("vxlan on etcd: the same three nodes") {
+    three_nodes_talk("vxlan", "etcd");
+}
+
+TEST_CASE("udp on etcd: the same three nodes") {
+    three_nodes_talk("udp", "etcd");
 }
 
 TEST_CASE("vxlan with DirectRouting: nodes on one underlay subnet use plain routes") {
