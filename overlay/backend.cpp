@@ -170,9 +170,7 @@ class Vxlan final : public OverlayBackend {
     // flannel's DirectRouting: a node on the same underlay subnet is reached by a plain route
     // through its address (no encapsulation); the others through the VTEP.
     [[nodiscard]] bool directly_reachable(const IpAddress& peer) const {
-        if (!config_.direct_routing) return false;
-        return std::any_of(underlay_subnets_.begin(), underlay_subnets_.end(),
-                           [&](const IpPrefix& p) { return p.network().contains(peer); });
+        return config_.direct_routing && on_underlay_segment(underlay_subnets_, peer);
     }
 
     OverlayConfig config_;
@@ -196,6 +194,11 @@ Result<std::unique_ptr<OverlayBackend>> make_backend(const OverlayConfig& config
             return make_udp_backend(config, local, netlink);
     }
     return fail("overlay backend " + backend_name(config.backend) + " is unknown");
+}
+
+bool on_underlay_segment(const std::vector<IpPrefix>& underlay_addresses, const IpAddress& peer) {
+    return std::any_of(underlay_addresses.begin(), underlay_addresses.end(),
+                       [&](const IpPrefix& p) { return p.network().contains(peer); });
 }
 
 }  // namespace podnet::overlay

@@ -45,6 +45,11 @@ class OverlayBackend {
                                                                    const LocalNode& local,
                                                                    NetlinkSocket& netlink);
 
+// flannel's DirectRouting test: the peer's address lies in one of the underlay's own prefixes
+// (same L2 segment), so a plain route via it reaches the peer without encapsulation.
+[[nodiscard]] bool on_underlay_segment(const std::vector<IpPrefix>& underlay_addresses,
+                                       const IpAddress& peer);
+
 // The VTEP's name: "podnet.<VNI>" (flannel's is "flannel.<VNI>").
 [[nodiscard]] std::string vtep_name(uint32_t vni);
 
