@@ -104,6 +104,29 @@ uint64_t IpPrefix::offset_of(const IpAddress& a) const {
     return value;
 }
 
+namespace {
+bool bit_at(const IpAddress& a, int bit) {
+    return (a.bytes[static_cast<size_t>(bit / 8)] >> (7 - bit % 8)) & 1;
+}
+}  // namespace
+
+IpPrefix IpPrefix::subnet(int sub_length, uint64_t index) const {
+    IpPrefix out{network().address, sub_length};
+    for (int bit = length; bit < sub_length; ++bit) {
+        int k = sub_length - 1 - bit;  // which bit of index lands here
+        if (k < 64 && ((index >> k) & 1))
+            out.address.bytes[static_cast<size_t>(bit / 8)] |=
+                static_cast<uint8_t>(0x80u >> (bit % 8));
+    }
+    return out;
+}
+
+uint64_t IpPrefix::subnet_index(const IpAddress& a, int sub_length) const {
+    uint64_t value = 0;
+    for (int bit = length; bit < sub_length; ++bit) value = (value << 1) | (bit_at(a, bit) ? 1 : 0);
+    return value;
+}
+
 IpAddress IpPrefix::last() const {
     IpAddress out = address;
     int bits = static_cast<int>(address.size()) * 8;

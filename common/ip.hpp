@@ -38,6 +38,12 @@ struct IpPrefix {
     [[nodiscard]] IpAddress at(uint64_t offset) const;
     // a - network() for an address inside the prefix.
     [[nodiscard]] uint64_t offset_of(const IpAddress& a) const;
+    // The `index`-th /sub_length subnet inside this prefix, counted from 0. Works on the bits
+    // between the two lengths, so IPv6 subnets far wider than 2^64 addresses are fine; at most
+    // 63 such bits (index is 64-bit).
+    [[nodiscard]] IpPrefix subnet(int sub_length, uint64_t index) const;
+    // Which /sub_length subnet of this prefix holds `a`: the inverse of subnet().
+    [[nodiscard]] uint64_t subnet_index(const IpAddress& a, int sub_length) const;
     // Last address (the IPv4 broadcast).
     [[nodiscard]] IpAddress last() const;
     auto operator<=>(const IpPrefix&) const = default;

@@ -26,10 +26,8 @@ Result<Backend> parse_backend(std::string_view text) {
 }
 
 uint64_t OverlayConfig::capacity() const {
-    IpPrefix first{subnet_min, subnet_len};
-    IpPrefix span{network.address, subnet_len};
-    uint64_t step = span.size();
-    return (network.offset_of(subnet_max) - network.offset_of(first.address)) / step + 1;
+    return network.subnet_index(subnet_max, subnet_len) -
+           network.subnet_index(subnet_min, subnet_len) + 1;
 }
 
 Result<OverlayConfig> finish_config(OverlayConfig c) {
@@ -48,12 +46,13 @@ Result<OverlayConfig> finish_config(OverlayConfig c) {
         return fail("overlay network " + c.network.str() + " is too small for /" +
                     std::to_string(c.subnet_len) + " subnets (want a shorter prefix than /" +
                     std::to_string(c.subnet_len) + ")");
-    IpPrefix probe{c.network.address, c.subnet_len};
-    uint64_t step = probe.size();
+    if (c.subnet_len - c.network.length > 63)
+        return fail("overlay network " + c.network.str() + " holds more than 2^63 /" +
+                    std::to_string(c.subnet_len) + " subnets (want a longer prefix)");
     if (c.subnet_min.family == 0) {
         // flannel skips the first subnet (it holds the network address); a shorter subnet
         // length than the network's was refused above, so there are at least two.
-        c.subnet_min = c.network.at(step);
+        c.subnet_min = c.network.subnet(c.subnet_len, 1).address;
     }
     if (c.subnet_max.family == 0)
         c.subnet_max = IpPrefix{c.network.last(), c.subnet_len}.network().address;
@@ -61,7 +60,7 @@ Result<OverlayConfig> finish_config(OverlayConfig c) {
         if (!c.network.contains(value))
             return fail(std::string("overlay ") + name + " " + value.str() + " is outside " +
                         c.network.str());
-        if (c.network.offset_of(value) % step != 0)
+        if (IpPrefix{value, c.subnet_len}.network().address != value)
             return fail(std::string("overlay ") + name + " " + value.str() +
                         " is not the start of a /" + std::to_string(c.subnet_len) + " subnet");
         return {};
@@ -73,6 +72,9 @@ Result<OverlayConfig> finish_config(OverlayConfig c) {
                     c.subnet_min.str());
     if (c.vni == 0 || c.vni > 0xffffff)
         return fail("overlay VNI " + std::to_string(c.vni) + " is out of range (1-16777215)");
+    if (c.backend == Backend::udp && !c.network.address.is_v4())
+        return fail("overlay backend udp carries IPv4 only (network " + c.network.str() +
+                    "; use vxlan)");
     if (c.port == 0) c.port = c.backend == Backend::udp ? 8285 : 8472;
     if (c.mtu != 0 && (c.mtu < 68 || c.mtu > 65535))
         return fail("overlay MTU " + std::to_string(c.mtu) + " is out of range (68-65535)");

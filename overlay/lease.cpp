@@ -90,12 +90,10 @@ Result<IpPrefix> choose_subnet(const OverlayConfig& config, const std::vector<Le
     std::set<IpAddress> used;
     for (const auto& lease : leases) used.insert(lease.subnet.network().address);
     for (const auto& t : taken) used.insert(t.network().address);
-    IpPrefix span{config.network.address, config.subnet_len};
-    uint64_t step = span.size();
-    uint64_t first = config.network.offset_of(config.subnet_min);
+    uint64_t first = config.network.subnet_index(config.subnet_min, config.subnet_len);
     for (uint64_t i = 0; i < config.capacity(); ++i) {
-        IpAddress candidate = config.network.at(first + i * step);
-        if (!used.contains(candidate)) return IpPrefix{candidate, config.subnet_len};
+        IpPrefix candidate = config.network.subnet(config.subnet_len, first + i);
+        if (!used.contains(candidate.address)) return candidate;
     }
     return fail("no free /" + std::to_string(config.subnet_len) + " left in " +
                 config.network.str() + " (" + std::to_string(config.capacity()) +

@@ -205,3 +205,21 @@ TEST_CASE("IPv6 at adds offsets to the low 64 bits") {
     // The top bit of the low 64, for a prefix shorter than /64.
     CHECK(net("fd77::/48").at(uint64_t{1} << 63) == ip("fd77::8000:0:0:0"));
 }
+
+TEST_CASE("subnet and subnet_index count subnets by their own bits, IPv6 too") {
+    auto v4 = *parse_prefix("10.244.0.0/16", true);
+    CHECK(v4.subnet(24, 0).str() == "10.244.0.0/24");
+    CHECK(v4.subnet(24, 3).str() == "10.244.3.0/24");
+    CHECK(v4.subnet(24, 255).str() == "10.244.255.0/24");
+    CHECK(v4.subnet(26, 5).str() == "10.244.1.64/26");
+    CHECK(v4.subnet_index(*parse_ip("10.244.3.0"), 24) == 3);
+    CHECK(v4.subnet_index(*parse_ip("10.244.3.77"), 24) == 3);  // any address inside
+    // /64s of a /48: each step is 2^64 addresses, more than at() can add.
+    auto v6 = *parse_prefix("fd10::/48", true);
+    CHECK(v6.subnet(64, 1).str() == "fd10:0:0:1::/64");
+    CHECK(v6.subnet(64, 0xffff).str() == "fd10:0:0:ffff::/64");
+    CHECK(v6.subnet_index(*parse_ip("fd10:0:0:ffff::"), 64) == 0xffff);
+    auto wide = *parse_prefix("fd00::/8", true);
+    uint64_t big = (uint64_t{1} << 56) - 1;
+    CHECK(wide.subnet_index(wide.subnet(64, big).address, 64) == big);
+}

@@ -154,6 +154,24 @@ TEST_CASE("the node's nft rules: masquerade beyond the cluster; tunnel packets u
     CHECK(v6.find("ip6 saddr fd10::/48 ip6 daddr != fd10::/48 masquerade") != std::string::npos);
 }
 
+TEST_CASE("an IPv6 cluster: /64 per node, counted past 2^64 addresses") {
+    auto c = config_of(R"({"Network": "fd10::/48"})");
+    CHECK(c.subnet_len == 64);
+    CHECK(c.subnet_min.str() == "fd10:0:0:1::");
+    CHECK(c.subnet_max.str() == "fd10:0:0:ffff::");
+    CHECK(c.capacity() == 0xffff);
+    std::vector<Lease> leases(1);
+    leases[0].subnet = *parse_prefix("fd10:0:0:1::/64", true);
+    leases[0].public_ip = ip("192.168.100.1");
+    CHECK(choose_subnet(c, leases, {}, ip("192.168.100.2"))->str() == "fd10:0:0:2::/64");
+    CHECK(config_error(R"({"Network": "fd10::/48", "SubnetMin": "fd10:0:0:1::8"})")
+              .find("is not the start of a /64 subnet") != std::string::npos);
+    CHECK(config_error(R"({"Network": "fd00::/8", "SubnetLen": 120})").find("more than 2^63") !=
+          std::string::npos);
+    CHECK(config_error(R"({"Network": "fd10::/48", "Backend": {"Type": "udp"}})") ==
+          "net.json: overlay backend udp carries IPv4 only (network fd10::/48; use vxlan)");
+}
+
 TEST_CASE("subnet choice: a node's own lease first, else the lowest free one") {
     auto c = config_of(R"({"Network": "10.244.0.0/16"})");
     std::vector<Lease> leases(2);
