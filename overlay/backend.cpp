@@ -170,7 +170,7 @@ class Vxlan final : public OverlayBackend {
     // flannel's DirectRouting: a node on the same underlay subnet is reached by a plain route
     // through its address (no encapsulation); the others through the VTEP.
     [[nodiscard]] bool directly_reachable(const IpAddress& peer) const {
-        return config_.direct_routing && on_underlay_segment(underlay_subnets_, peer);
+        return routes_directly(config_, underlay_subnets_, peer);
     }
 
     OverlayConfig config_;
@@ -187,6 +187,11 @@ Result<std::unique_ptr<OverlayBackend>> make_backend(const OverlayConfig& config
                                                      NetlinkSocket& netlink) {
     switch (config.backend) {
         case Backend::host_gw:
+            // Its routes go via the peers' own addresses: the cluster's family must be theirs.
+            if (config.network.address.family != local.public_ip.family)
+                return fail("overlay backend host-gw: the cluster network " + config.network.str() +
+                            " and the node address " + local.public_ip.str() +
+                            " differ in family (routes go via node addresses; use vxlan)");
             return std::make_unique<HostGw>(config, local, netlink);
         case Backend::vxlan:
             return std::make_unique<Vxlan>(config, local, netlink);
@@ -196,8 +201,10 @@ Result<std::unique_ptr<OverlayBackend>> make_backend(const OverlayConfig& config
     return fail("overlay backend " + backend_name(config.backend) + " is unknown");
 }
 
-bool on_underlay_segment(const std::vector<IpPrefix>& underlay_addresses, const IpAddress& peer) {
-    return std::any_of(underlay_addresses.begin(), underlay_addresses.end(),
+bool routes_directly(const OverlayConfig& config, const std::vector<IpPrefix>& underlay_addresses,
+                     const IpAddress& peer) {
+    return config.direct_routing && peer.family == config.network.address.family &&
+           std::any_of(underlay_addresses.begin(), underlay_addresses.end(),
                        [&](const IpPrefix& p) { return p.network().contains(peer); });
 }
 

@@ -45,10 +45,13 @@ class OverlayBackend {
                                                                    const LocalNode& local,
                                                                    NetlinkSocket& netlink);
 
-// flannel's DirectRouting test: the peer's address lies in one of the underlay's own prefixes
-// (same L2 segment), so a plain route via it reaches the peer without encapsulation.
-[[nodiscard]] bool on_underlay_segment(const std::vector<IpPrefix>& underlay_addresses,
-                                       const IpAddress& peer);
+// flannel's DirectRouting test: DirectRouting is on, the peer's address lies in one of the
+// underlay's own prefixes (same L2 segment) and is of the cluster's family (a route to an IPv6
+// subnet cannot go via an IPv4 address), so a plain route via it reaches the peer without
+// encapsulation.
+[[nodiscard]] bool routes_directly(const OverlayConfig& config,
+                                   const std::vector<IpPrefix>& underlay_addresses,
+                                   const IpAddress& peer);
 
 // The VTEP's name: "podnet.<VNI>" (flannel's is "flannel.<VNI>").
 [[nodiscard]] std::string vtep_name(uint32_t vni);

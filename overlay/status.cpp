@@ -95,7 +95,7 @@ Result<NodeOverlayStatus> node_overlay_status(const OverlayConfig& config,
                 p.route = tun_route;
                 break;
             case Backend::vxlan: {
-                p.direct = on_underlay_segment(underlay_subnets, l.public_ip);
+                p.direct = routes_directly(config, underlay_subnets, l.public_ip);
                 if (p.direct) {
                     p.route = has_route(*underlay_routes, l.subnet, l.public_ip);
                     via_underlay.push_back(l.subnet);

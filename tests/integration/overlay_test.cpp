@@ -351,3 +351,35 @@ TEST_CASE("a lab up that fails half-way takes down what it built; a foreign pnla
     CHECK(sh("test -e " + root + "/run/lab/lab.json").exit_code != 0);
     CHECK(sh("ip link del pnlab0").exit_code == 0);
 }
+
+TEST_CASE("an IPv6 cluster over an IPv4 underlay: vxlan carries it; host-gw says why it can't") {
+    std::string root = make_temp_dir("pn-lab");
+    auto up = run_podnet(root, {"lab", "up", "--nodes", "2", "--cluster-cidr", "fd10::/48"});
+    REQUIRE_MESSAGE(up.exit_code == 0, up.err);
+    json status = lab_status(root);
+    CHECK(status["nodes"][0]["subnet"] == "fd10:0:0:1::/64");
+    CHECK(status["nodes"][1]["subnet"] == "fd10:0:0:2::/64");
+    std::string ip[2];
+    for (int k = 1; k <= 2; ++k) {
+        std::string node = "node" + std::to_string(k), pod = "p" + std::to_string(k);
+        REQUIRE(on_node(root, node, {"podnet", "sandbox", "create", "--name", pod}).exit_code == 0);
+        json info = json::parse(on_node(root, node, {"podnet", "sandbox", "inspect", pod}).out);
+        std::string cidr = info["attachments"][0]["ipv6"];
+        ip[k - 1] = cidr.substr(0, cidr.find('/'));
+        REQUIRE(
+            on_node(root, node, {"podnet", "run", pod, "-d", "--", probe(), "serve", "::", "80"})
+                .exit_code == 0);
+    }
+    CHECK(ip[0].starts_with("fd10:0:0:1::"));
+    CHECK(ask(root, "node1", "p1", "tcp", ip[1]) == "p2 saw " + ip[0]);
+    CHECK(ask(root, "node2", "p2", "udp", ip[0]) == "p1 saw " + ip[1]);
+    CHECK(run_podnet(root, {"lab", "down"}).exit_code == 0);
+    CHECK(leftovers(root).empty());
+
+    auto hostgw = run_podnet(
+        root, {"lab", "up", "--nodes", "2", "--backend", "host-gw", "--cluster-cidr", "fd10::/48"});
+    CHECK(hostgw.exit_code != 0);
+    CHECK_MESSAGE(hostgw.err.find("differ in family") != std::string::npos, hostgw.err);
+    CHECK(sh("ip link show pnlab0").exit_code != 0);
+    CHECK(leftovers(root).empty());
+}
