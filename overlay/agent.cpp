@@ -71,19 +71,23 @@ std::string overlay_nft_script(const OverlayConfig& config, const std::string& u
               " daddr != " + net + " masquerade\n";
     // Untracked tunnel packets (see the header). Chains made and flushed either way, so that a
     // node switched to host-gw loses them in the same transaction.
-    for (const char* chain : {"raw_prerouting", "raw_output"}) {
-        std::string hook = chain == std::string("raw_prerouting") ? "prerouting" : "output";
-        script += "add chain " + table + " " + chain + " { type filter hook " + hook +
+    struct RawChain {
+        const char* name;
+        const char* hook;
+        const char* underlay_match;  // the underlay is where packets come in, or go out
+    };
+    for (const RawChain& c : {RawChain{"raw_prerouting", "prerouting", "iifname"},
+                              RawChain{"raw_output", "output", "oifname"}}) {
+        const std::string chain = table + " " + c.name;
+        script += "add chain " + chain + " { type filter hook " + c.hook +
                   " priority raw; policy accept; }\n";
         if (config.backend == Backend::host_gw) {
-            script += "delete chain " + table + " " + chain + "\n";
+            script += "delete chain " + chain + "\n";
             continue;
         }
-        script += "flush chain " + table + " " + chain + "\n";
-        std::string port = std::to_string(config.port);
-        std::string dir = hook == "prerouting" ? "iifname" : "oifname";
-        script += "add rule " + table + " " + chain + " " + dir + " \"" + underlay +
-                  "\" udp dport " + port + " notrack\n";
+        script += "flush chain " + chain + "\n";
+        script += "add rule " + chain + " " + c.underlay_match + " \"" + underlay +
+                  "\" udp dport " + std::to_string(config.port) + " notrack\n";
     }
     return script;
 }
