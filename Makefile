@@ -1,7 +1,11 @@
-# Set-up on a fresh Debian 12 machine, as root:  make demo   and   make test
+# Set-up on a fresh Debian 12 machine, as root:  ./make demo   and   ./make test
+# (./make installs make and the toolchain when they are missing, then runs this file).
 BUILD ?= build
 JOBS ?= 2
-CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPODNET_WERROR=ON
+# Warnings are errors in CI (CI=true, set by .ci/run) and nowhere else by default.
+WERROR ?= $(if $(CI),ON,OFF)
+CCACHE := $(if $(shell command -v ccache 2>/dev/null),-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_C_COMPILER_LAUNCHER=ccache)
+CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPODNET_WERROR=$(WERROR) $(CCACHE)
 
 .PHONY: all deps build demo demo-pod test unit integration bench format lint clean
 
