@@ -1,0 +1,199 @@
+// The README is executable truth: its shell examples run here, in this test's private world
+// (network, mount and PID namespaces of its own, state under a temporary PODNET_ROOT), so a
+// README that lies fails the build. The same for examples/*/README.md.
+//
+// What runs, in the order written, in one shell per file (`set -e`: every command must succeed):
+//   ```sh        the block as it stands;
+//   ```console   each `$ COMMAND` line (a trailing `\` continues it), and the lines after it are
+//                its output: each must equal the real line, where `…` stands for any text;
+//   `<!-- not run: WHY -->` on the line before a fence skips that block (say why);
+//   `<!-- file: PATH -->` on the line before a fence writes the block to PATH first.
+// Other blocks (toml, yaml, text, …) are not run. Commands run from the source directory; /tmp
+// is a private tmpfs here, so examples write their files there.
+
+#include <sys/mount.h>
+
+#include <doctest/doctest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "tests/support/command.hpp"
+
+using namespace podnet::test;
+
+namespace {
+
+struct Block {
+    std::string lang;
+    std::string text;
+    int line = 0;             // of the opening fence
+    std::string skip_reason;  // from <!-- not run: ... -->
+    std::string file;         // from <!-- file: ... -->
+};
+
+std::vector<Block> fenced_blocks(const std::string& markdown) {
+    std::vector<Block> blocks;
+    std::istringstream in(markdown);
+    std::string line, previous;
+    int number = 0;
+    Block* open = nullptr;
+    while (std::getline(in, line)) {
+        ++number;
+        if (open == nullptr && line.starts_with("```")) {
+            Block b;
+            b.lang = line.substr(3);
+            b.line = number;
+            if (previous.starts_with("<!-- not run:"))
+                b.skip_reason = previous.substr(13);
+            else if (previous.starts_with("<!-- file:"))
+                b.file = trim(previous.substr(10, previous.rfind("-->") - 10));
+            blocks.push_back(b);
+            open = &blocks.back();
+        } else if (open != nullptr && line.starts_with("```")) {
+            open = nullptr;
+        } else if (open != nullptr) {
+            open->text += line + "\n";
+        }
+        previous = line;
+    }
+    return blocks;
+}
+
+struct ConsoleCommand {
+    int line = 0;
+    std::string command;
+    std::vector<std::string> expected;
+};
+
+// `expected` equals `actual`, where each `…` in expected stands for any text.
+bool line_matches(const std::string& expected, const std::string& actual) {
+    const std::string ellipsis = "…";
+    size_t star = expected.find(ellipsis);
+    if (star == std::string::npos) return expected == actual;
+    std::string head = expected.substr(0, star);
+    if (!actual.starts_with(head)) return false;
+    std::string tail = expected.substr(star + ellipsis.size());
+    for (size_t at = head.size(); at <= actual.size(); ++at)
+        if (line_matches(tail, actual.substr(at))) return true;
+    return false;
+}
+
+std::vector<std::string> lines_of(const std::string& text) {
+    std::vector<std::string> lines;
+    std::istringstream in(text);
+    std::string line;
+    while (std::getline(in, line)) lines.push_back(line);
+    return lines;
+}
+
+// Builds the shell script for one markdown file; console commands are bracketed by markers so
+// their output can be compared afterwards.
+std::string script_for(const std::vector<Block>& blocks, std::vector<ConsoleCommand>& console) {
+    std::string script = "set -e\n";
+    for (const auto& b : blocks) {
+        if (!b.skip_reason.empty()) continue;
+        if (!b.file.empty()) {
+            script += "mkdir -p \"$(dirname '" + b.file + "')\"\ncat > '" + b.file +
+                      "' <<'README_FILE_EOF'\n" + b.text + "README_FILE_EOF\n";
+            continue;
+        }
+        if (b.lang == "sh" || b.lang == "shell" || b.lang == "bash") {
+            script += "# README line " + std::to_string(b.line) + "\n" + b.text;
+        } else if (b.lang == "console") {
+            auto lines = lines_of(b.text);
+            for (size_t i = 0; i < lines.size(); ++i) {
+                if (!lines[i].starts_with("$ ")) {
+                    if (!console.empty() && console.back().line >= b.line)
+                        console.back().expected.push_back(lines[i]);
+                    continue;
+                }
+                ConsoleCommand c;
+                c.line = b.line + 1 + static_cast<int>(i);
+                c.command = lines[i].substr(2);
+                while (c.command.ends_with("\\") && i + 1 < lines.size())
+                    c.command += "\n" + lines[++i];
+                size_t k = console.size();
+                script += "printf '@@readme %zu@@\\n'\n" + c.command + " 2>&1\n";
+                script += "printf '@@readme-end@@\\n'\n";
+                script.replace(script.rfind("%zu"), 3, std::to_string(k));
+                console.push_back(c);
+            }
+        }
+    }
+    return script;
+}
+
+// The output of console command k, from the marked stdout.
+std::vector<std::string> output_of(const std::string& out, size_t k) {
+    std::string start = "@@readme " + std::to_string(k) + "@@\n";
+    size_t a = out.find(start);
+    if (a == std::string::npos) return {};
+    a += start.size();
+    size_t b = out.find("@@readme-end@@", a);
+    return lines_of(out.substr(a, b == std::string::npos ? std::string::npos : b - a));
+}
+
+void check_markdown(const std::string& relative_path) {
+    std::ifstream in(source_dir() + "/" + relative_path);
+    REQUIRE_MESSAGE(in.good(), relative_path);
+    std::stringstream text;
+    text << in.rdbuf();
+    auto blocks = fenced_blocks(text.str());
+    std::vector<ConsoleCommand> console;
+    std::string script = script_for(blocks, console);
+
+    std::string root = make_temp_dir("pn-readme");
+    auto r = run_program({"/bin/sh", "-c", "cd \"$PODNET_SRC\" && " + script},
+                         {.env = {"PATH=" + bin_dir() + ":/usr/sbin:/usr/bin:/sbin:/bin",
+                                  "PODNET_ROOT=" + root, "PODNET_SRC=" + source_dir(),
+                                  "NO_COLOR=1"},
+                          .timeout_ms = 240000});
+    INFO(relative_path);
+    CHECK_MESSAGE(r.exit_code == 0, "exit " << r.exit_code << "\n--- stdout\n"
+                                            << r.out << "\n--- stderr\n"
+                                            << r.err);
+    for (size_t k = 0; k < console.size(); ++k) {
+        auto actual = output_of(r.out, k);
+        const auto& c = console[k];
+        bool same = actual.size() == c.expected.size();
+        for (size_t i = 0; same && i < actual.size(); ++i)
+            same = line_matches(c.expected[i], actual[i]);
+        std::string shown;
+        for (const auto& l : actual) shown += "  " + l + "\n";
+        CHECK_MESSAGE(same, relative_path << ":" << c.line << ": `" << c.command
+                                          << "` printed:\n"
+                                          << shown);
+    }
+}
+
+}  // namespace
+
+TEST_CASE("the ellipsis in README output stands for any text") {
+    CHECK(line_matches("id …", "id 3f2a"));
+    CHECK(line_matches("a…b…c", "a-x-b-y-c"));
+    CHECK(line_matches("exact", "exact"));
+    CHECK_FALSE(line_matches("exact", "exactly"));
+    CHECK_FALSE(line_matches("a…c", "a-b"));
+}
+
+// /tmp private too: examples write their files there.
+struct PrivateTmp {
+    PrivateTmp() { REQUIRE(::mount("tmpfs", "/tmp", "tmpfs", 0, "mode=1777") == 0); }
+    ~PrivateTmp() { ::umount2("/tmp", MNT_DETACH); }
+};
+
+TEST_CASE("README.md: every example runs as written") {
+    PrivateTmp tmp;
+    check_markdown("README.md");
+}
+
+TEST_CASE("examples/*/README.md: every example runs as written") {
+    PrivateTmp tmp;
+    for (const auto& entry : std::filesystem::directory_iterator(source_dir() + "/examples"))
+        if (std::filesystem::exists(entry.path() / "README.md"))
+            check_markdown("examples/" + entry.path().filename().string() + "/README.md");
+}
