@@ -5,6 +5,7 @@
 #include <doctest/doctest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -20,7 +21,7 @@ std::string podnet_bin() {
     return bin_dir() + "/podnet";
 }
 
-CommandResult podnet(const std::vector<std::string>& args) {
+CommandResult run_pn(const std::vector<std::string>& args) {
     std::vector<std::string> argv = {podnet_bin()};
     argv.insert(argv.end(), args.begin(), args.end());
     return run_command(argv);
@@ -42,7 +43,7 @@ std::vector<std::string> lines_of(const std::string& text) {
 
 // The command paths the overview (`podnet help`) lists: "  sandbox create   summary".
 std::vector<std::string> listed_commands() {
-    auto r = podnet({"help"});
+    auto r = run_pn({"help"});
     REQUIRE(r.exit_code == 0);
     std::vector<std::string> out;
     bool in_commands = false;
@@ -89,6 +90,12 @@ std::vector<PageOption> page_options(const std::string& page) {
     return out;
 }
 
+std::string joined(const std::vector<std::string>& args) {
+    std::string out;
+    for (const auto& a : args) out += (out.empty() ? "" : " ") + a;
+    return out;
+}
+
 std::vector<std::string> with_path(const std::string& path, std::vector<std::string> tail) {
     auto words = split_words(path);
     words.insert(words.end(), tail.begin(), tail.end());
@@ -105,8 +112,8 @@ TEST_CASE("every command and sub-command answers help, --help and -h") {
         if (path.find(' ') != std::string::npos) groups.insert(path.substr(0, path.find(' ')));
         for (const auto& args : {with_path("help " + path, {}), with_path(path, {"--help"}),
                                  with_path(path, {"-h"})}) {
-            CAPTURE(args);
-            auto r = podnet(args);
+            CAPTURE(joined(args));
+            auto r = run_pn(args);
             CHECK(r.exit_code == 0);
             CHECK(r.err.empty());
             CHECK(r.out.find("podnet " + path) != std::string::npos);
@@ -118,8 +125,8 @@ TEST_CASE("every command and sub-command answers help, --help and -h") {
     for (const auto& group : groups) {
         for (const auto& args : std::vector<std::vector<std::string>>{
                  {"help", group}, {group, "--help"}, {group, "-h"}}) {
-            CAPTURE(args);
-            auto r = podnet(args);
+            CAPTURE(joined(args));
+            auto r = run_pn(args);
             CHECK(r.exit_code == 0);
             CHECK(r.out.find("podnet " + group) != std::string::npos);
             CHECK(r.out.find("Commands:") != std::string::npos);
@@ -130,14 +137,14 @@ TEST_CASE("every command and sub-command answers help, --help and -h") {
                                                                   {"run", "--help"},
                                                                   {"help", "policy"},
                                                                   {"policy", "apply", "--help"}}) {
-        CAPTURE(args);
-        auto r = podnet(args);
+        CAPTURE(joined(args));
+        auto r = run_pn(args);
         CHECK(r.exit_code == 0);
         CHECK(r.out.find("podnet " + args[args[0] == "help" ? 1 : 0]) != std::string::npos);
         CHECK(!r.out.starts_with("usage: podnet [--root DIR]"));
     }
     for (const auto& args : std::vector<std::vector<std::string>>{{"--help"}, {"help"}, {"-h"}}) {
-        auto r = podnet(args);
+        auto r = run_pn(args);
         CHECK(r.exit_code == 0);
         CHECK(r.out.starts_with("usage: podnet [--root DIR] [--config FILE] COMMAND"));
     }
@@ -146,7 +153,7 @@ TEST_CASE("every command and sub-command answers help, --help and -h") {
     auto r = run_podnet(root, {"run", "nosuch", "--", "/bin/echo", "--help"});
     CHECK(r.exit_code == 1);
     CHECK(r.err.find("no such sandbox") != std::string::npos);
-    CHECK(podnet({"help", "sandbox", "frobnicate"}).exit_code == 2);
+    CHECK(run_pn({"help", "sandbox", "frobnicate"}).exit_code == 2);
 }
 
 TEST_CASE("every flag the help lists is accepted by the command's parser") {
@@ -156,7 +163,7 @@ TEST_CASE("every flag the help lists is accepted by the command's parser") {
     const std::string bogus = "--podnet-test-bogus";
     int checked = 0;
     for (const auto& path : listed_commands()) {
-        auto page = podnet(with_path(path, {"--help"}));
+        auto page = run_pn(with_path(path, {"--help"}));
         REQUIRE(page.exit_code == 0);
         for (const auto& o : page_options(page.out)) {
             for (const auto& flag : {o.long_flag, o.short_flag}) {
@@ -165,7 +172,7 @@ TEST_CASE("every flag the help lists is accepted by the command's parser") {
                 if (o.takes_value) tail.push_back("x");
                 tail.push_back(bogus);
                 auto args = with_path(path, tail);
-                CAPTURE(args);
+                CAPTURE(joined(args));
                 auto r = run_podnet(root, args);
                 CHECK(r.exit_code == 2);
                 CHECK(r.err.find("unknown option " + bogus) != std::string::npos);
@@ -197,7 +204,7 @@ TEST_CASE("a wrong flag names the flag and gives the command's synopsis, exit 2"
         {{"help", "frobnicate"}, "frobnicate"},
     };
     for (const auto& c : cases) {
-        CAPTURE(c.args);
+        CAPTURE(joined(c.args));
         auto r = run_podnet(root, c.args);
         CHECK(r.exit_code == 2);
         CHECK(r.out.empty());
@@ -213,7 +220,7 @@ TEST_CASE("a wrong flag names the flag and gives the command's synopsis, exit 2"
         if (c.args[0] == "run" || c.args[0] == "completion") help_args.resize(1);
         if (c.args[0] == "cni") help_args.resize(2);
         help_args.insert(help_args.begin(), "help");
-        auto page = podnet(help_args);
+        auto page = run_pn(help_args);
         REQUIRE(page.exit_code == 0);
         std::string first = page.out.substr(0, page.out.find('\n'));
         CHECK(r.err.find(first) != std::string::npos);
@@ -233,7 +240,7 @@ TEST_CASE("a wrong flag names the flag and gives the command's synopsis, exit 2"
 TEST_CASE("bash completion loads and completes commands, flags, sandboxes and networks") {
     std::string dir = make_temp_dir("pn-help-bash");
     std::string script = dir + "/podnet.bash";
-    auto gen = podnet({"completion", "bash"});
+    auto gen = run_pn({"completion", "bash"});
     REQUIRE(gen.exit_code == 0);
     std::ofstream(script) << gen.out;
 
@@ -287,7 +294,7 @@ TEST_CASE("bash completion loads and completes commands, flags, sandboxes and ne
 }
 
 TEST_CASE("zsh completion parses, and the build's generated files are the binary's") {
-    auto zsh = podnet({"completion", "zsh"});
+    auto zsh = run_pn({"completion", "zsh"});
     REQUIRE(zsh.exit_code == 0);
     CHECK(zsh.out.starts_with("#compdef podnet\n"));
     std::string dir = make_temp_dir("pn-help-zsh");
@@ -314,12 +321,12 @@ TEST_CASE("zsh completion parses, and the build's generated files are the binary
             MESSAGE("not built (target podnet-docs): " << share + g.file);
             continue;
         }
-        CHECK(*text == podnet(g.args).out);
+        CHECK(*text == run_pn(g.args).out);
     }
 }
 
 TEST_CASE("the man page renders without warnings") {
-    auto man = podnet({"help", "--man"});
+    auto man = run_pn({"help", "--man"});
     REQUIRE(man.exit_code == 0);
     CHECK(man.out.find(".TH PODNET 1") != std::string::npos);
     std::string dir = make_temp_dir("pn-help-man");
