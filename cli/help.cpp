@@ -970,7 +970,9 @@ std::string zsh_completion() {
     std::string commands;
     for (const auto& c : table) {
         if (c.path.find(' ') != std::string_view::npos) continue;
-        commands += "        '" + std::string(c.path) + ":" + std::string(c.summary) + "'\n";
+        std::string summary;
+        for (char ch : c.summary) summary += ch == '\'' ? std::string("'\\''") : std::string(1, ch);
+        commands += "                    '" + std::string(c.path) + ":" + summary + "'\n";
     }
     std::string out =
         "#compdef podnet\n"
