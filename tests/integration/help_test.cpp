@@ -285,6 +285,8 @@ TEST_CASE("bash completion loads and completes commands, flags, sandboxes and ne
     CHECK(complete({p, "--root", root, "sandbox", "create", "--network", ""}).contains("compnet"));
     CHECK(complete({p, "--root", root, "network", "rm", "comp"}) ==
           std::set<std::string>{"compnet"});
+    CHECK(complete({p, "run", "web", "bas"}).contains("bash"));
+    CHECK(complete({p, "run", "web", "--", "bas"}).contains("bash"));
     // After run's SANDBOX and --, the words are the container's: no podnet flags.
     CHECK(!complete({p, "run", "web", "--", "/bin/true", "--na"}).contains("--name"));
 
