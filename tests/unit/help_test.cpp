@@ -4,6 +4,7 @@
 
 #include <doctest/doctest.h>
 
+#include <filesystem>
 #include <fstream>
 #include <regex>
 #include <set>
@@ -256,5 +257,82 @@ TEST_CASE("README's command table names exactly the commands of the help table")
         const HelpCommand* c = find_help(path);
         if (c == nullptr) continue;  // reported above
         CHECK_MESSAGE(find_option(*c, flag) != nullptr, "README shows a flag the command lacks");
+    }
+}
+
+// The parsers' OptionSpec arrays in cli/commands_*.cpp, read from the source: a flag a parser
+// accepts must be in the help (with the same short name and value), and a flag the help lists
+// must be accepted. (tests/integration/help_test.cpp checks the second through the binary.)
+TEST_CASE("the help table and the parsers' OptionSpec arrays list the same flags") {
+    struct Spec {
+        std::string path;  // as given to parse_args; "port " when built at run time
+        std::string flag;
+        char short_name;
+        bool takes_value;
+    };
+    std::vector<Spec> specs;
+    static const std::regex block_re(R"re(OptionSpec\s+specs\[\]\s*=\s*\{([\s\S]*?)\};)re");
+    static const std::regex entry_re(
+        R"re(\{\s*"([a-z0-9-]+)"\s*,\s*(?:'(.)'|0)\s*,\s*(true|false)\s*\})re");
+    static const std::regex call_re(R"re(parse_args\([^;]*?specs\s*,\s*"([^"]*)")re");
+    for (const auto& file :
+         std::filesystem::directory_iterator(podnet::test::source_dir() + "/cli")) {
+        std::string name = file.path().filename().string();
+        if (!name.starts_with("commands_") || !name.ends_with(".cpp")) continue;
+        std::ifstream in(file.path());
+        std::string text((std::istreambuf_iterator<char>(in)), {});
+        for (std::sregex_iterator b(text.begin(), text.end(), block_re), end; b != end; ++b) {
+            std::smatch call;
+            std::string after = text.substr(static_cast<size_t>(b->position() + b->length()));
+            REQUIRE_MESSAGE(std::regex_search(after, call, call_re), name);
+            std::string body = (*b)[1].str();
+            for (std::sregex_iterator e(body.begin(), body.end(), entry_re); e != end; ++e)
+                specs.push_back({call[1].str(), (*e)[1].str(),
+                                 (*e)[2].matched ? (*e)[2].str()[0] : '\0',
+                                 (*e)[3].str() == "true"});
+        }
+    }
+    REQUIRE(specs.size() > 50);
+
+    // The help entries a parse_args call stands for: one command, or a group's sub-commands
+    // ("cni" parses for all of them; "port " + verb for each).
+    auto entries_for = [](const std::string& path) {
+        std::vector<const HelpCommand*> out;
+        std::string prefix = path.ends_with(" ") ? path : path + " ";
+        for (const auto& c : help_table())
+            if (c.path == path || (!is_group(c) && c.path.starts_with(prefix))) out.push_back(&c);
+        if (out.size() > 1) std::erase_if(out, [](const HelpCommand* c) { return is_group(*c); });
+        return out;
+    };
+    std::set<std::string> parsed_paths;
+    for (const auto& spec : specs) {
+        CAPTURE(spec.path);
+        CAPTURE(spec.flag);
+        auto entries = entries_for(spec.path);
+        REQUIRE_MESSAGE(!entries.empty(), "parse_args for a command the help does not know");
+        bool found = false;
+        for (const auto* c : entries) {
+            parsed_paths.insert(std::string(c->path));
+            for (const auto& o : c->options) {
+                if (o.flag != spec.flag) continue;
+                found = true;
+                CHECK(o.short_name == spec.short_name);
+                CHECK(o.value.empty() != spec.takes_value);
+            }
+        }
+        CHECK_MESSAGE(found, "the parser accepts a flag the help does not list");
+    }
+    for (const auto& path : parsed_paths) {
+        const HelpCommand* c = find_help(path);
+        REQUIRE(c != nullptr);
+        for (const auto& o : c->options) {
+            CAPTURE(path);
+            CAPTURE(o.flag);
+            bool accepted = false;
+            for (const auto& spec : specs)
+                for (const auto* e : entries_for(spec.path))
+                    if (e == c && spec.flag == o.flag) accepted = true;
+            CHECK_MESSAGE(accepted, "the help lists a flag the parser does not accept");
+        }
     }
 }
