@@ -53,9 +53,9 @@ constexpr HelpOption sandbox_rm_options[] = {
 constexpr HelpOption run_options[] = {
     {"name", 0, "C", "a name for the container"},
     {"detach", 'd', "", "run in the background, print the container id; output goes to its log"},
-    {"rm", 0, "", "remove the container's record once it has ended"},
-    {"interactive", 'i', "", "keep stdin open and connect it to the container"},
-    {"tty", 't', "", "give the container a terminal"},
+    {"rm", 0, "", "remove the container once it has ended (with -d too)"},
+    {"interactive", 'i', "", "connect stdin to the container (foreground only; -it for a shell)"},
+    {"tty", 't', "", "give the container a pseudo-terminal (foreground only)"},
     {"env", 'e', "K=V", "set an environment variable (repeatable)"},
     {"workdir", 'w', "DIR", "working directory inside the container (default /)", "@dir"},
     {"user", 'u', "UID[:GID]", "run as this user (numbers only)"},
