@@ -7,7 +7,7 @@ WERROR ?= $(if $(CI),ON,OFF)
 CCACHE := $(if $(shell command -v ccache 2>/dev/null),-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_C_COMPILER_LAUNCHER=ccache)
 CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPODNET_WERROR=$(WERROR) $(CCACHE)
 
-.PHONY: all deps build demo demo-pod test unit integration bench format lint clean
+.PHONY: all deps build install demo demo-pod test unit integration bench format lint clean
 
 all: build
 
@@ -17,6 +17,12 @@ deps:
 build: deps
 	cmake -S . -B $(BUILD) $(CMAKE_FLAGS) >/dev/null
 	cmake --build $(BUILD) -j $(JOBS)
+
+# Into $(DESTDIR)$(PREFIX): bin/podnet, libexec/podnet/podnet-pause, lib/cni/podnet-cni, the man
+# page and the bash and zsh completions (see PODNET_CNI_PLUGIN_DIR in cli/CMakeLists.txt).
+PREFIX ?= /usr/local
+install: build
+	DESTDIR="$(DESTDIR)" cmake --install $(BUILD) --prefix "$(PREFIX)"
 
 # The seed's NetworkPolicy demo (nginx, default-deny, access=true).
 demo: build

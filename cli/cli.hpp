@@ -3,6 +3,7 @@
 
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/config.hpp"
@@ -43,5 +44,17 @@ int cmd_policy(Context& ctx, Args args);
 int cmd_namespace(Context& ctx, Args args);
 int cmd_overlay(Context& ctx, Args args);
 int cmd_lab(Context& ctx, Args args);
+
+// The top-level commands run_main dispatches to; every one has an entry in the help table
+// (cli/help.hpp), which the tests check.
+struct CommandEntry {
+    std::string_view name;
+    int (*handler)(Context& ctx, Args args);
+    bool needs_config;  // false: runs without reading podnet.toml (help, completion)
+};
+std::span<const CommandEntry> command_table();
+
+// podnet's main(): global options, then the command.
+int run_main(int argc, char** argv);
 
 }  // namespace podnet::cli

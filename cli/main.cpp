@@ -1,4 +1,6 @@
-// podnet: the command line. Global options come before the command.
+// podnet: the command line. Global options come before the command. What each command accepts
+// is described once, in cli/help.cpp; this file dispatches, answers --help for every command,
+// and gives every usage error the synopsis of the command it was about.
 
 #include <cstdio>
 #include <cstdlib>
@@ -6,65 +8,83 @@
 #include <string>
 #include <vector>
 
+#include "cli/args.hpp"
 #include "cli/cli.hpp"
+#include "cli/help.hpp"
 #include "common/config.hpp"
 
 namespace podnet::cli {
 
 namespace {
 
-constexpr const char* usage_text = R"(usage: podnet [--root DIR] [--config FILE] COMMAND ...
-
-Sandboxes (pods):
-  sandbox create [--name N] [--hostname H] [--namespace NS] [--label k=v]...
-      [--network NAME|none|cni:NAME]... [--ip IP] [--ip6 IP] [-p [HOSTIP:]HOSTPORT[-END]:PORT[-END][/tcp|/udp]]...
-      [--named-port NAME=PORT[/tcp|/udp|/sctp]]... [--json]
-  sandbox ls [--json]
-  sandbox inspect SANDBOX [--json] [--oci]
-  sandbox stop SANDBOX [--timeout S]
-  sandbox rm [-f] SANDBOX...
-Containers:
-  run SANDBOX [--name C] [-d] [--env K=V]... [--workdir D] [--user UID[:GID]]
-      [--seccomp default|unconfined|FILE] [--cap-add C]... [--cap-drop C]... [--rootfs DIR]
-      [--json] -- CMD ARGS...
-  ps [SANDBOX] [--json]
-  kill [--signal SIG] SANDBOX [CONTAINER]
-  logs [-f] SANDBOX CONTAINER
-Networks and host ports:
-  network create NAME --subnet CIDR [--subnet CIDR6] [--gateway IP] [--mtu N] [--bridge IF] [--no-masquerade]
-  network ls [--json] | network inspect NAME | network rm NAME
-  port add SANDBOX MAPPING... | port rm SANDBOX MAPPING... | port ls SANDBOX [--json]
-CNI (conflists in [cni] conf_dir or $NETCONFPATH, plugins in CNI_PATH):
-  cni add|del|check NETWORK NETNS [--container-id ID] [--ifname IF] [--cap-args JSON] [--args K=V;...]
-  cni status|version NETWORK | cni gc NETWORK [--valid CONTAINER_ID/IFNAME]...
-NetworkPolicy (networking.k8s.io/v1):
-  policy apply -f FILE|DIR...    policy ls [-n NS] [--json]    policy rm NAME [-n NS]
-  policy explain SRC DST PORT[/PROTO]     (SRC, DST: sandbox, NS/NAME or IP)
-  policy eval --scenario FILE [--json]    judge a scenario offline
-  policy probe --scenario FILE [--json]   build it in a private network namespace and compare
-  namespace label NS KEY=VALUE... [KEY-]...   namespace ls [--json]
-Overlay (flannel's design) and the multi-node lab:
-  overlay agent [--network-config FILE] [--store file:PATH|etcd:URL] [--public-ip IP] [--iface IF] [--node N] [--ttl S]
-  overlay status [--json]   this node's lease, and per other node whether its routes are in place
-  overlay leases [--json]   every node's lease   (both: [--network-config FILE] [--store SPEC])
-  overlay release SUBNET    a node leaving for good  (overlay flags default to podnet.toml's [overlay])
-  lab stop|start|restart NODE|etcd
-  lab up [--nodes N] [--backend vxlan|host-gw|udp] [--store file|etcd] [--cluster-cidr CIDR] [--direct-routing] [--json]
-  lab exec NODE -- COMMAND ARGS...     lab status [--json]     lab down
-Maintenance:
-  gc [--json]            remove what crashed or stopped sandboxes left behind
-  config show            the effective configuration (TOML)
-
-SANDBOX is an id, a unique id prefix, or a name. --root DIR keeps all state under DIR.
-)";
+// The command (or sub-command) being run, for usage_error's synopsis. One per process.
+const HelpCommand* current_command = nullptr;
 
 int cmd_config(Context& ctx, Args args) {
-    if (args.empty() || args[0] != "show") return usage_error("usage: podnet config show");
+    if (args.size() != 1 || args[0] != "show") return usage_error("usage: podnet config show");
     std::cout << config_to_toml(ctx.config);
     return exit_ok;
 }
 
+int cmd_help(Context&, Args args) {
+    static const OptionSpec specs[] = {{"man", 0, false}};
+    auto parsed = parse_args(args, specs, "help");
+    if (!parsed) return usage_error(parsed.error().message);
+    if (parsed->has("man")) {
+        if (!parsed->positionals.empty())
+            return usage_error("help --man: the man page covers every command; give none");
+        std::cout << man_page();
+        return exit_ok;
+    }
+    const auto& words = parsed->positionals;
+    if (words.empty()) {
+        std::cout << global_usage();
+        return exit_ok;
+    }
+    std::size_t used = 0;
+    const HelpCommand* command = resolve_command(words, used);
+    if (command == nullptr || used != words.size() || words.size() > 2) {
+        std::string asked;
+        for (const auto& w : words) asked += (asked.empty() ? "" : " ") + w;
+        return usage_error("help: unknown command \"" + asked + "\" (see podnet --help)");
+    }
+    std::cout << help_page(*command);
+    return exit_ok;
+}
+
+int cmd_completion(Context&, Args args) {
+    if (args.size() != 1) return usage_error("usage: podnet completion bash|zsh");
+    if (args[0] == "bash") {
+        std::cout << bash_completion();
+        return exit_ok;
+    }
+    if (args[0] == "zsh") {
+        std::cout << zsh_completion();
+        return exit_ok;
+    }
+    return usage_error("completion: unknown shell \"" + args[0] + "\" (bash or zsh)");
+}
+
+// Every top-level command. `help` and `completion` need no configuration, so they work
+// whatever state podnet.toml is in.
+constexpr CommandEntry commands[] = {
+    {"sandbox", cmd_sandbox, true}, {"run", cmd_run, true},
+    {"ps", cmd_ps, true},           {"kill", cmd_kill, true},
+    {"logs", cmd_logs, true},       {"network", cmd_network, true},
+    {"port", cmd_port, true},       {"cni", cmd_cni, true},
+    {"policy", cmd_policy, true},   {"namespace", cmd_namespace, true},
+    {"overlay", cmd_overlay, true}, {"lab", cmd_lab, true},
+    {"gc", cmd_gc, true},           {"config", cmd_config, true},
+    {"help", cmd_help, false},      {"completion", cmd_completion, false},
+};
+
+constexpr std::string_view global_synopsis = "podnet [--root DIR] [--config FILE] COMMAND ...";
+
 }  // namespace
+
+std::span<const CommandEntry> command_table() {
+    return commands;
+}
 
 Result<Runtime*> Context::runtime() {
     if (!runtime_) {
@@ -80,8 +100,16 @@ int report(const Error& error, int code) {
     return code;
 }
 
+// One line still (errors are one line): what is wrong, then the synopsis of the command it was
+// about, from the help table. A command's own "usage: ..." text gives way to the table's.
 int usage_error(const std::string& message) {
-    return report(Error{message}, exit_usage);
+    std::string line = message.substr(0, message.find('\n'));
+    std::string synopsis(current_command != nullptr ? current_command->synopsis : global_synopsis);
+    if (line.starts_with("usage:"))
+        line = "usage: " + synopsis;
+    else
+        line += "; usage: " + synopsis;
+    return report(Error{line}, exit_usage);
 }
 
 int run_main(int argc, char** argv) {
@@ -90,8 +118,8 @@ int run_main(int argc, char** argv) {
     size_t i = 0;
     for (; i < args.size(); ++i) {
         const std::string& a = args[i];
-        if (a == "-h" || a == "--help" || a == "help") {
-            std::cout << usage_text;
+        if (a == "-h" || a == "--help") {
+            std::cout << global_usage();
             return exit_ok;
         }
         if (a == "--version") {
@@ -111,48 +139,46 @@ int run_main(int argc, char** argv) {
         }
     }
     if (i >= args.size()) {
-        std::cerr << usage_text;
+        std::cerr << global_usage();
         return exit_usage;
     }
 
-    // `podnet lab exec NODE -- podnet ...` runs podnet as if on that node: its config and root.
-    if (config_path.empty())
-        if (const char* env = std::getenv("PODNET_CONFIG"); env != nullptr && *env != '\0')
-            config_path = env;
-    auto config =
-        load_config(config_path.empty() ? default_config_path : config_path, !config_path.empty());
-    if (!config) return report(config.error());
-    Context ctx;
-    ctx.config = *config;
-    if (root.empty())
-        if (const char* env = std::getenv("PODNET_ROOT"); env != nullptr && *env != '\0')
-            root = env;
-    if (!root.empty()) {
-        if (root.front() != '/') return usage_error("--root " + root + ": must be absolute");
-        place_under_root(ctx.config, root);
+    const std::string command = args[i];
+    const CommandEntry* entry = nullptr;
+    for (const auto& c : commands)
+        if (c.name == command) entry = &c;
+    if (entry == nullptr)
+        return usage_error("unknown command \"" + command + "\" (see podnet --help)");
+
+    // --help anywhere among the command's own arguments: its page, before any work.
+    Args words(args.data() + i, args.size() - i);
+    std::size_t used = 0;
+    current_command = resolve_command(words, used);
+    if (current_command != nullptr && asks_for_help(*current_command, words.subspan(used))) {
+        std::cout << help_page(*current_command);
+        return exit_ok;
     }
 
-    const std::string command = args[i];
-    Args rest(args.data() + i + 1, args.size() - i - 1);
-    if (command == "sandbox") return cmd_sandbox(ctx, rest);
-    if (command == "run") return cmd_run(ctx, rest);
-    if (command == "ps") return cmd_ps(ctx, rest);
-    if (command == "kill") return cmd_kill(ctx, rest);
-    if (command == "logs") return cmd_logs(ctx, rest);
-    if (command == "gc") return cmd_gc(ctx, rest);
-    if (command == "network") return cmd_network(ctx, rest);
-    if (command == "port") return cmd_port(ctx, rest);
-    if (command == "cni") return cmd_cni(ctx, rest);
-    if (command == "policy") return cmd_policy(ctx, rest);
-    if (command == "namespace") return cmd_namespace(ctx, rest);
-    if (command == "overlay") return cmd_overlay(ctx, rest);
-    if (command == "lab") return cmd_lab(ctx, rest);
-    if (command == "config") return cmd_config(ctx, rest);
-    return usage_error("unknown command \"" + command + "\" (see podnet --help)");
+    Context ctx;
+    if (entry->needs_config) {
+        // `podnet lab exec NODE -- podnet ...` runs podnet as if on that node: its config and
+        // root.
+        if (config_path.empty())
+            if (const char* env = std::getenv("PODNET_CONFIG"); env != nullptr && *env != '\0')
+                config_path = env;
+        auto config = load_config(config_path.empty() ? default_config_path : config_path,
+                                  !config_path.empty());
+        if (!config) return report(config.error());
+        ctx.config = *config;
+        if (root.empty())
+            if (const char* env = std::getenv("PODNET_ROOT"); env != nullptr && *env != '\0')
+                root = env;
+        if (!root.empty()) {
+            if (root.front() != '/') return usage_error("--root " + root + ": must be absolute");
+            place_under_root(ctx.config, root);
+        }
+    }
+    return entry->handler(ctx, words.subspan(1));
 }
 
 }  // namespace podnet::cli
-
-int main(int argc, char** argv) {
-    return podnet::cli::run_main(argc, argv);
-}

@@ -22,12 +22,24 @@ namespace podnet {
 
 namespace {
 
+#ifndef PODNET_PAUSE_FROM_BINDIR
+#define PODNET_PAUSE_FROM_BINDIR "../libexec/podnet/podnet-pause"
+#endif
+
+// podnet-pause next to podnet (the build tree), else where `make install` puts it relative to
+// podnet's bin directory (<prefix>/libexec/podnet), so an installed podnet needs no config.
+// The install layout is tried only when the build tree's place is empty.
 std::string default_pause_binary() {
     char exe[4096];
     ssize_t n = ::readlink("/proc/self/exe", exe, sizeof exe - 1);
     if (n <= 0) return "podnet-pause";
     std::string path(exe, static_cast<size_t>(n));
-    return path.substr(0, path.rfind('/') + 1) + "podnet-pause";
+    std::string dir = path.substr(0, path.rfind('/') + 1);
+    std::string beside = dir + "podnet-pause";
+    if (::access(beside.c_str(), X_OK) == 0) return beside;
+    std::string installed = dir + PODNET_PAUSE_FROM_BINDIR;
+    if (::access(installed.c_str(), X_OK) == 0) return installed;
+    return beside;  // the error then names the usual place
 }
 
 Result<void> validate_hostname(const std::string& hostname) {
