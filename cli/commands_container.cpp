@@ -11,6 +11,7 @@
 #include <cstring>
 #include <fstream>
 #include <iostream>
+#include <optional>
 #include <thread>
 
 #include "cli/args.hpp"
@@ -215,26 +216,38 @@ void relay(int master, pid_t helper, bool interactive) {
     }
 }
 
-// Short options bundled as Docker users type them (-it, -dit) → one each, up to "--" or the
-// command. Only run's flags without a value can be bundled.
-std::vector<std::string> unbundle_run_flags(Args args) {
+// Short options bundled as Docker users type them (-it, -dit) → one each. Only options without
+// a value bundle; the values of the others, and everything from the command on, stay as they
+// are (`podnet run pod -- ls -dit` keeps its -dit).
+std::vector<std::string> unbundle_flags(Args args, std::span<const OptionSpec> specs) {
+    auto find = [&](std::string_view a) -> const OptionSpec* {
+        for (const auto& s : specs)
+            if ((a.starts_with("--") && a.substr(2) == s.name) ||
+                (a.size() == 2 && a[0] == '-' && a[1] == s.short_name && s.short_name != 0))
+                return &s;
+        return nullptr;
+    };
     std::vector<std::string> out;
+    size_t positionals = 0;
     for (size_t i = 0; i < args.size(); ++i) {
         const std::string& a = args[i];
-        if (a == "--") {
+        bool is_option = a.size() >= 2 && a[0] == '-';
+        if (a == "--" || (!is_option && ++positionals > 1)) {
             out.insert(out.end(), args.begin() + static_cast<ptrdiff_t>(i), args.end());
             break;
         }
-        bool bundle = a.size() > 2 && a[0] == '-' && a[1] != '-' &&
-                      a.find_first_not_of("dit", 1) == std::string::npos;
-        if (!bundle) {
-            out.push_back(a);
-            // The value of a short option that takes one is never a bundle.
-            if (a == "-e" || a == "-w" || a == "-u")
-                if (i + 1 < args.size()) out.push_back(args[++i]);
+        bool bundle = is_option && a.size() > 2 && a[1] != '-';
+        for (size_t k = 1; bundle && k < a.size(); ++k) {
+            const OptionSpec* s = find(std::string{'-', a[k]});
+            bundle = s != nullptr && !s->takes_value;
+        }
+        if (bundle) {
+            for (size_t k = 1; k < a.size(); ++k) out.push_back(std::string{'-', a[k]});
             continue;
         }
-        for (size_t k = 1; k < a.size(); ++k) out.push_back(std::string("-") + a[k]);
+        out.push_back(a);
+        if (const OptionSpec* s = find(a); s != nullptr && s->takes_value && i + 1 < args.size())
+            out.push_back(args[++i]);
     }
     return out;
 }
@@ -248,7 +261,7 @@ int cmd_run(Context& ctx, Args args) {
         {"cap-add", 0, true},       {"cap-drop", 0, true},  {"rootfs", 0, true},
         {"json", 0, false},         {"rm", 0, false},       {"tty", 't', false},
         {"interactive", 'i', false}};
-    std::vector<std::string> unbundled = unbundle_run_flags(args);
+    std::vector<std::string> unbundled = unbundle_flags(args, specs);
     auto parsed = parse_args(unbundled, specs, "run", 1);
     if (!parsed) return usage_error(parsed.error().message);
     if (parsed->positionals.size() != 1 || parsed->rest.empty())
@@ -299,7 +312,10 @@ int cmd_run(Context& ctx, Args args) {
     install_forwarding(container->pid);
     if (tty) {
         pty.slave.reset();  // the container's now: EIO on the master once it is gone
-        RawMode raw;
+        // Raw only when our keys go to the container (-i), as Docker does: with -t alone ^C
+        // stays podnet's SIGINT, which is forwarded.
+        std::optional<RawMode> raw;
+        if (interactive) raw.emplace();
         relay(pty.master.get(), container->helper, interactive);
     }
     auto code = (*rt)->wait_container(*container);

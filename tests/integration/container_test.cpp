@@ -398,8 +398,16 @@ TEST_CASE("--rm forgets a container and its log once it has exited") {
     CHECK(logs.exit_code == 1);
     CHECK(logs.err.find("not in sandbox pod") != std::string::npos);
 
+    // Bundled flags (-dit) are run's own only before the command.
+    auto echoed =
+        run_podnet(root, {"run", "pod", "--rm", "/bin/sh", "-c", "echo \"$1\"", "sh", "-dit"});
+    CHECK(echoed.out == "-dit\n");
+    echoed = run_podnet(root, {"run", "pod", "--rm", "-e", "-it", "--", "/usr/bin/env"});
+    CHECK(echoed.exit_code == 1);  // "-it" is -e's value, and not KEY=VALUE
+    CHECK(echoed.err.find("invalid environment variable \"-it\"") != std::string::npos);
+
     // -t/-i need a foreground container.
-    auto bad = run_in(root, "pod", {"-d", "-t"}, {"/bin/true"});
+    auto bad = run_in(root, "pod", {"-dt"}, {"/bin/true"});
     CHECK(bad.exit_code == 2);
     CHECK(bad.err.find("podnet: run: -t and -i") == 0);
     CHECK(run_podnet(root, {"sandbox", "rm", "-f", "pod"}).exit_code == 0);

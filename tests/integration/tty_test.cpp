@@ -171,6 +171,23 @@ TEST_CASE("run -it: an interactive shell on a terminal of its own") {
     CHECK(leftovers(root).empty());
 }
 
+TEST_CASE("run -t alone leaves podnet's terminal cooked; ^C there reaches the container") {
+    std::string root = make_temp_dir("pn-tty-t");
+    create(root, "pod");
+    Terminal term;
+    pid_t cli = start_on(
+        term, root,
+        {"run", "-t", "pod", "--", "/bin/sh", "-c", "echo up-$((2*4)); exec /bin/sleep 30"});
+    term.wait_for("up-8");
+    termios during{};
+    REQUIRE(::tcgetattr(term.slave.get(), &during) == 0);
+    CHECK((during.c_lflag & ICANON) != 0);
+    term.type("\x03");  // the terminal sends podnet SIGINT; podnet forwards it
+    CHECK(wait_exit(cli) == 130);
+    CHECK(run_podnet(root, {"sandbox", "rm", "-f", "pod"}).exit_code == 0);
+    CHECK(leftovers(root).empty());
+}
+
 TEST_CASE("run -t without a terminal, -i with piped input, and a rootfs") {
     std::string root = make_temp_dir("pn-tty-pipe");
     create(root, "pod");
