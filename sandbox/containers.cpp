@@ -125,8 +125,8 @@ SandboxInfo sandbox_info(const SandboxStore& store, const SandboxRecord& record)
         ContainerInfo ci{c.id,       c.name,    c.pid,     c.pod_pid,   c.command,    c.detached,
                          c.log_path, c.created, "running", c.exit_code, c.auto_remove};
         if (!alive || !process_running(c.pid, c.start_time)) {
-            // Exited --rm containers are as good as gone; the next run or their monitor
-            // removes the record.
+            // Exited --rm containers are as good as gone; their watcher (or the next run in
+            // the sandbox) removes the record.
             if (c.auto_remove) continue;
             ci.status = "exited";
             ci.pid = 0;
