@@ -4,6 +4,7 @@
 #include <grp.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -29,6 +30,7 @@ enum Stage : int {
     stage_setns_pid,
     stage_fork,
     stage_stdio,
+    stage_tty,
     stage_unshare_mount,
     stage_private_mounts,
     stage_mount,
@@ -58,6 +60,8 @@ const char* stage_text(int stage) {
             return "fork";
         case stage_stdio:
             return "set up stdio";
+        case stage_tty:
+            return "make the terminal the controlling terminal";
         case stage_unshare_mount:
             return "create mount namespace";
         case stage_private_mounts:
@@ -104,7 +108,9 @@ struct MountStep {
     bool optional = false;
 };
 
-std::vector<MountStep> mount_steps(const std::string& rootfs) {
+// `tty_path`: the container's terminal (/dev/pts/N of the caller's devpts), bound into the
+// rootfs at the same path and at /dev/console, as runc does, so ttyname() finds it there.
+std::vector<MountStep> mount_steps(const std::string& rootfs, const std::string& tty_path) {
     std::vector<MountStep> steps;
     constexpr unsigned long secure = MS_NOSUID | MS_NODEV | MS_NOEXEC;
     if (rootfs.empty()) {
@@ -133,6 +139,13 @@ std::vector<MountStep> mount_steps(const std::string& rootfs) {
     steps.push_back(
         {MountStep::do_mount, "mqueue", rootfs + "/dev/mqueue", "mqueue", "", secure, true});
     steps.push_back({MountStep::make_symlink, "/proc/self/fd", rootfs + "/dev/fd", "", "", 0});
+    if (!tty_path.empty()) {
+        steps.push_back({MountStep::make_dir, "", rootfs + "/dev/pts", "", "", 0});
+        for (const std::string& target : {rootfs + tty_path, rootfs + "/dev/console"}) {
+            steps.push_back({MountStep::make_file, "", target, "", "", 0});
+            steps.push_back({MountStep::do_mount, tty_path, target, "", "", MS_BIND});
+        }
+    }
     steps.push_back({MountStep::make_dir, "", rootfs + "/sys", "", "", 0, true});
     steps.push_back(
         {MountStep::do_mount, "sysfs", rootfs + "/sys", "sysfs", "", secure | MS_RDONLY, true});
@@ -168,6 +181,14 @@ struct ChildPlan {
         ::setsid();
         if (::dup2(plan.devnull, 0) < 0 || ::dup2(spec.log_fd, 1) < 0 || ::dup2(spec.log_fd, 2) < 0)
             child_fail(report_fd, stage_stdio, errno);
+    } else if (spec.tty_fd >= 0) {
+        // A session of its own whose controlling terminal is the pty: job control and ^C work
+        // inside it, and the caller's terminal is left to the caller.
+        if (::setsid() < 0 || ::ioctl(spec.tty_fd, TIOCSCTTY, 0) != 0)
+            child_fail(report_fd, stage_tty, errno);
+        if (::dup2(spec.tty_fd, 0) < 0 || ::dup2(spec.tty_fd, 1) < 0 || ::dup2(spec.tty_fd, 2) < 0)
+            child_fail(report_fd, stage_stdio, errno);
+        if (spec.tty_fd > 2) ::close(spec.tty_fd);
     }
     if (::unshare(CLONE_NEWNS) != 0) child_fail(report_fd, stage_unshare_mount, errno);
     if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0)
@@ -323,6 +344,8 @@ int wait_status(pid_t pid) {
     }
     ::close(exec_report[1]);
     ::close(gate[0]);
+    // Only the container keeps the terminal: the caller's relay sees EIO once it is gone.
+    if (spec.tty_fd >= 0) ::close(spec.tty_fd);
     int pod_side_status = wait_status(pod_side);
     ::close(gate[1]);
     if (pod_side_status != 0) ::_exit(127);  // it reported why
@@ -368,8 +391,18 @@ std::vector<std::string> exec_candidates(const std::string& command,
 Result<LaunchedContainer> launch_container(const LaunchSpec& spec) {
     if (spec.argv.empty()) return fail("start container: no command");
     if (spec.detached && spec.log_fd < 0) return fail("start container: detached without a log");
+    if (spec.detached && spec.tty_fd >= 0) return fail("start container: detached with a terminal");
+    std::string tty_path;
+    if (spec.tty_fd >= 0 && !spec.rootfs.empty()) {
+        char link[64] = {};
+        std::string fd_path = "/proc/self/fd/" + std::to_string(spec.tty_fd);
+        ssize_t n = ::readlink(fd_path.c_str(), link, sizeof link - 1);
+        tty_path.assign(link, n > 0 ? static_cast<size_t>(n) : 0);
+        if (!tty_path.starts_with("/dev/pts/"))
+            return fail("start container: the terminal is not a /dev/pts device");
+    }
 
-    ChildPlan plan{&spec, mount_steps(spec.rootfs), {}, {}, {}, -1};
+    ChildPlan plan{&spec, mount_steps(spec.rootfs, tty_path), {}, {}, {}, -1};
     for (const auto& a : spec.argv) plan.argv.push_back(const_cast<char*>(a.c_str()));
     plan.argv.push_back(nullptr);
     for (const auto& e : spec.env) plan.envp.push_back(const_cast<char*>(e.c_str()));

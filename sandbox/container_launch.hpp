@@ -34,7 +34,10 @@ struct LaunchSpec {
     SeccompProgram seccomp;
     std::string rootfs;  // empty: the host's filesystem, with the pod's /proc
     bool detached = false;
-    int log_fd = -1;                   // detached: stdout and stderr go here (borrowed)
+    int log_fd = -1;  // detached: stdout and stderr go here (borrowed)
+    // Foreground only: a pty slave (borrowed) that becomes the container's controlling
+    // terminal (new session, TIOCSCTTY) and its stdin, stdout and stderr.
+    int tty_fd = -1;
     std::array<int, 4> namespace_fds;  // net, ipc, uts, pid (borrowed)
 };
 

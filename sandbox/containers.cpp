@@ -6,6 +6,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <thread>
 
 #include "common/fault.hpp"
@@ -52,6 +53,46 @@ const ContainerRecord* match_container(const SandboxRecord& record, std::string_
     return prefix_count == 1 ? prefix_match : nullptr;
 }
 
+// Exited containers kept per sandbox (for ps -a, logs and exit codes), newest first. Without a
+// bound a sandbox running many short jobs would grow its record, which every run rewrites.
+constexpr size_t kept_exited_containers = 32;
+
+void forget_logs(const ContainerRecord& c) {
+    if (!c.log_path.empty()) (void)remove_file(c.log_path);
+}
+
+// Drops exited --rm containers and the exited ones beyond the newest kept_exited_containers,
+// with their logs. The caller holds the lock and saves the record.
+void prune_exited(SandboxRecord& record) {
+    size_t kept = 0;
+    std::vector<ContainerRecord> live;
+    for (auto it = record.containers.rbegin(); it != record.containers.rend(); ++it) {
+        bool exited = !process_running(it->pid, it->start_time);
+        if (exited && (it->auto_remove || ++kept > kept_exited_containers)) {
+            forget_logs(*it);
+            continue;
+        }
+        live.push_back(std::move(*it));
+    }
+    record.containers.assign(std::make_move_iterator(live.rbegin()),
+                             std::make_move_iterator(live.rend()));
+}
+
+// A --rm container that has exited: its record and log go. A sandbox removed meanwhile is fine.
+void forget_container(const SandboxStore& store, const std::string& sandbox_id,
+                      const std::string& container_id) {
+    auto lock = store.lock();
+    if (!lock) return;
+    auto record = store.load(sandbox_id);
+    if (!record) return;
+    auto it = std::find_if(record->containers.begin(), record->containers.end(),
+                           [&](const ContainerRecord& c) { return c.id == container_id; });
+    if (it == record->containers.end()) return;
+    forget_logs(*it);
+    record->containers.erase(it);
+    (void)store.save(*record);
+}
+
 int send_signal(pid_t pid, uint64_t start_time, int signal) {
     UniqueFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
     if (!pidfd || !process_running(pid, start_time)) return 0;
@@ -81,9 +122,12 @@ SandboxInfo sandbox_info(const SandboxStore& store, const SandboxRecord& record)
     std::vector<std::pair<pid_t, int>> exits;
     bool exits_read = false;
     for (const auto& c : record.containers) {
-        ContainerInfo ci{c.id,       c.name,     c.pid,     c.pod_pid, c.command,
-                         c.detached, c.log_path, c.created, "running", c.exit_code};
+        ContainerInfo ci{c.id,       c.name,    c.pid,     c.pod_pid,   c.command,    c.detached,
+                         c.log_path, c.created, "running", c.exit_code, c.auto_remove};
         if (!alive || !process_running(c.pid, c.start_time)) {
+            // Exited --rm containers are as good as gone; their watcher (or the next run in
+            // the sandbox) removes the record.
+            if (c.auto_remove) continue;
             ci.status = "exited";
             ci.pid = 0;
             if (!ci.exit_code && c.detached) {
@@ -132,12 +176,15 @@ Result<RunningContainer> Runtime::run_container(std::string_view sandbox_ref,
     if (!seccomp) return std::unexpected(seccomp.error());
     if (!spec.rootfs.empty() && !path_exists(spec.rootfs + "/."))
         return fail("rootfs " + spec.rootfs + ": not a directory");
+    if (spec.detach && spec.tty_fd >= 0)
+        return fail("run: a terminal needs a foreground container (podnet has no attach)");
 
     SandboxStore store(config_.run_root);
     auto locked = store.lock_and_load(sandbox_ref);
     if (!locked) return std::unexpected(locked.error());
     SandboxRecord& record = locked->record;
     if (!is_running(record)) return fail("sandbox " + record.name + " is not running");
+    prune_exited(record);
 
     ContainerRecord container;
     container.id = random_hex(32);
@@ -148,6 +195,7 @@ Result<RunningContainer> Runtime::run_container(std::string_view sandbox_ref,
                         record.name);
     container.command = spec.command;
     container.detached = spec.detach;
+    container.auto_remove = spec.auto_remove;
     container.created = now_rfc3339();
 
     LaunchSpec launch;
@@ -165,6 +213,7 @@ Result<RunningContainer> Runtime::run_container(std::string_view sandbox_ref,
     launch.seccomp = std::move(*seccomp);
     launch.rootfs = spec.rootfs;
     launch.detached = spec.detach;
+    launch.tty_fd = spec.tty_fd;
 
     std::vector<UniqueFd> ns_fds;
     for (size_t i = 0; i < pod_namespace_kinds.size(); ++i) {
@@ -208,12 +257,36 @@ Result<int> Runtime::wait_container(const RunningContainer& container) {
     SandboxStore store(config_.run_root);
     if (auto lock = store.lock()) {
         if (auto record = store.load(container.sandbox_id)) {
-            for (auto& c : record->containers)
-                if (c.id == container.id) c.exit_code = *code;
+            auto it = std::find_if(record->containers.begin(), record->containers.end(),
+                                   [&](const ContainerRecord& c) { return c.id == container.id; });
+            if (it != record->containers.end() && it->auto_remove) {
+                forget_logs(*it);
+                record->containers.erase(it);
+            } else if (it != record->containers.end()) {
+                it->exit_code = *code;
+            }
             (void)store.save(*record);
         }
     }
     return code;
+}
+
+Result<void> Runtime::remove_after_exit(const RunningContainer& container) {
+    SandboxStore store(config_.run_root);
+    auto record = store.load(container.sandbox_id);
+    if (!record) return {};  // the sandbox went, and the container with it
+    auto it = std::find_if(record->containers.begin(), record->containers.end(),
+                           [&](const ContainerRecord& c) { return c.id == container.id; });
+    if (it == record->containers.end()) return {};
+    // The pidfd stays readable from the container's exit on (whoever reaps it: pause does).
+    UniqueFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, it->pid, 0)));
+    if (pidfd && process_running(it->pid, it->start_time)) {
+        pollfd p{pidfd.get(), POLLIN, 0};
+        while (::poll(&p, 1, -1) < 0)
+            if (errno != EINTR) return fail_errno("wait for container " + it->name, errno);
+    }
+    forget_container(store, container.sandbox_id, container.id);
+    return {};
 }
 
 Result<int> Runtime::kill_containers(std::string_view sandbox_ref, std::string_view container_ref,

@@ -19,6 +19,7 @@ std::string record_to_json(const SandboxRecord& r) {
                    {"log_path", c.log_path},
                    {"created", c.created}};
         if (c.exit_code) jc["exit_code"] = *c.exit_code;
+        if (c.auto_remove) jc["auto_remove"] = true;
         containers.push_back(std::move(jc));
     }
     json attachments = json::array();
@@ -96,6 +97,7 @@ Result<SandboxRecord> record_from_json(const std::string& text, const std::strin
             c.log_path = jc.value("log_path", "");
             c.created = jc.value("created", "");
             if (jc.contains("exit_code")) c.exit_code = jc.at("exit_code").get<int>();
+            c.auto_remove = jc.value("auto_remove", false);
             r.containers.push_back(std::move(c));
         }
         return r;

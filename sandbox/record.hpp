@@ -25,6 +25,7 @@ struct ContainerRecord {
     std::string log_path;  // detached only
     std::string created;
     std::optional<int> exit_code;  // known once it ended (foreground: from podnet run)
+    bool auto_remove = false;      // --rm: forgotten (with its log) once it has exited
 };
 
 struct AttachmentRecord {

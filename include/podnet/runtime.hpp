@@ -68,6 +68,7 @@ struct ContainerInfo {
     std::string created;
     std::string status;  // "running" or "exited"
     std::optional<int> exit_code;
+    bool auto_remove = false;  // --rm (an exited one is never listed: it is forgotten)
 };
 
 struct SandboxInfo {
@@ -99,6 +100,12 @@ struct ContainerSpec {
     std::vector<std::string> cap_drop;
     std::string rootfs;  // empty: host filesystem with the pod's /proc
     bool detach = false;
+    // --rm: forget the container and its log once it has exited (foreground: in
+    // wait_container; detached: remove_after_exit, or the next run in the sandbox).
+    bool auto_remove = false;
+    // A terminal (a pty's slave end, borrowed, foreground only): the container's controlling
+    // terminal and its stdin, stdout and stderr. -1: the caller's stdio is inherited.
+    int tty_fd = -1;
 };
 
 struct RunningContainer {
@@ -174,6 +181,9 @@ class Runtime {
                                                          const ContainerSpec& spec);
     // Foreground containers: wait and record the exit code (128+N when killed by signal N).
     [[nodiscard]] Result<int> wait_container(const RunningContainer& container);
+    // Detached --rm containers: blocks until the container has exited, then forgets it and
+    // its log. (`podnet run -d --rm` runs this in a small background process.)
+    [[nodiscard]] Result<void> remove_after_exit(const RunningContainer& container);
     // Signal one container (by id, id prefix or name) or, with an empty ref, all of them.
     [[nodiscard]] Result<int> kill_containers(std::string_view sandbox_ref,
                                               std::string_view container_ref, int signal);

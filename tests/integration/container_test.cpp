@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -35,12 +36,27 @@ CommandResult run_in(const std::string& root, const std::string& sandbox,
 }
 
 json container(const std::string& root, const std::string& sandbox, const std::string& name) {
-    auto r = run_podnet(root, {"ps", sandbox, "--json"});
+    auto r = run_podnet(root, {"ps", "-a", sandbox, "--json"});
     REQUIRE_MESSAGE(r.exit_code == 0, r.err);
     for (auto& c : json::parse(r.out))
         if (c["name"] == name) return c;
     FAIL("no container " << name);
     return {};
+}
+
+// The names `ps` lists (with -a when `all`).
+std::vector<std::string> ps_names(const std::string& root, const std::string& sandbox, bool all) {
+    std::vector<std::string> args = {"ps", sandbox, "--json"};
+    if (all) args.push_back("--all");
+    auto r = run_podnet(root, args);
+    REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+    std::vector<std::string> names;
+    for (auto& c : json::parse(r.out)) names.push_back(c["name"]);
+    return names;
+}
+
+bool has(const std::vector<std::string>& names, const std::string& name) {
+    return std::find(names.begin(), names.end(), name) != names.end();
 }
 
 // Poll until the container has exited (detached runs) or give up after 5 s.
@@ -166,7 +182,7 @@ TEST_CASE("exit codes pass through; detached output goes to a log") {
     CHECK(logs.exit_code == 0);
     CHECK(logs.out.find("out-line\n") != std::string::npos);
     CHECK(logs.out.find("err-line\n") != std::string::npos);
-    auto table = run_podnet(root, {"ps", "pod"});
+    auto table = run_podnet(root, {"ps", "-a", "pod"});
     CHECK(table.out.find("exited (3)") != std::string::npos);
     CHECK(run_podnet(root, {"sandbox", "rm", "-f", "pod"}).exit_code == 0);
 }
@@ -282,5 +298,139 @@ TEST_CASE("kill, stop with grace period, and signal forwarding") {
     CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(5));
     CHECK(container(root, "pod", "b")["exit_code"] == 143);
     CHECK(run_podnet(root, {"sandbox", "rm", "pod"}).exit_code == 0);
+    CHECK(leftovers(root).empty());
+}
+
+TEST_CASE("ps lists running containers, -a all of them; old exited ones are forgotten") {
+    std::string root = make_temp_dir("pn-ps");
+    create(root, "pod");
+    CHECK(run_in(root, "pod", {"--name", "done"}, {"/bin/sh", "-c", "exit 5"}).exit_code == 5);
+    REQUIRE(run_in(root, "pod", {"-d", "--name", "old"}, {"/bin/sh", "-c", "echo x"}).exit_code ==
+            0);
+    REQUIRE(wait_exited(root, "pod", "old")["exit_code"] == 0);
+    std::string old_log = container(root, "pod", "old")["log_path"];
+    CHECK(podnet::path_exists(old_log));
+    REQUIRE(run_in(root, "pod", {"-d", "--name", "up"}, {probe(), "sleep", "30000"}).exit_code ==
+            0);
+
+    auto running = ps_names(root, "pod", false);
+    CHECK(has(running, "up"));
+    CHECK_FALSE(has(running, "done"));
+    CHECK_FALSE(has(running, "old"));
+    auto all = ps_names(root, "pod", true);
+    CHECK(has(all, "up"));
+    CHECK(has(all, "done"));
+    CHECK(container(root, "pod", "done")["exit_code"] == 5);
+    auto table = run_podnet(root, {"ps", "pod"});
+    CHECK(table.out.find("done") == std::string::npos);
+    CHECK(table.out.find("up") != std::string::npos);
+    CHECK(run_podnet(root, {"ps", "--all", "pod"}).out.find("exited (5)") != std::string::npos);
+
+    // 32 exited containers are kept per sandbox; each run forgets older ones, logs included.
+    for (int i = 0; i < 33; ++i)
+        REQUIRE(run_in(root, "pod", {"--name", "j" + std::to_string(i)}, {"/bin/true"}).exit_code ==
+                0);
+    all = ps_names(root, "pod", true);
+    CHECK_FALSE(has(all, "done"));
+    CHECK_FALSE(has(all, "old"));
+    CHECK_FALSE(podnet::path_exists(old_log));
+    CHECK(has(all, "j0"));
+    CHECK(has(all, "j32"));
+    CHECK(has(all, "up"));  // running containers are never forgotten
+    CHECK(all.size() == 34);
+    CHECK(run_podnet(root, {"sandbox", "rm", "-f", "pod"}).exit_code == 0);
+    CHECK(leftovers(root).empty());
+}
+
+TEST_CASE("--rm forgets a container and its log once it has exited") {
+    std::string root = make_temp_dir("pn-rm");
+    std::string id = create(root, "pod");
+    std::string record_path = root + "/run/sandboxes/" + id + ".json";
+    auto record = [&] {
+        auto text = podnet::read_file(record_path);
+        REQUIRE_MESSAGE(text, text.error().message);
+        return *text;
+    };
+
+    // Foreground: the exit code comes back, the record goes, the name is free again.
+    CHECK(run_in(root, "pod", {"--rm", "--name", "once"}, {"/bin/sh", "-c", "exit 4"}).exit_code ==
+          4);
+    CHECK_FALSE(has(ps_names(root, "pod", true), "once"));
+    CHECK(record().find("\"once\"") == std::string::npos);
+    CHECK(run_in(root, "pod", {"--rm", "--name", "once"}, {"/bin/true"}).exit_code == 0);
+
+    // Detached: podnet returns at once; a watcher forgets the container when it exits.
+    auto d = run_in(root, "pod", {"-d", "--rm", "--name", "bg"},
+                    {"/bin/sh", "-c", "echo from-bg; sleep 3"});
+    REQUIRE_MESSAGE(d.exit_code == 0, d.err);
+    CHECK(d.ms < 2500);  // not held by the container (3 s) or its watcher
+    json bg = container(root, "pod", "bg");
+    CHECK(bg["status"] == "running");
+    std::string log = bg["log_path"];
+    CHECK(podnet::path_exists(log));
+    bool gone = false;
+    for (int i = 0; i < 500 && !gone; ++i) {
+        gone = record().find("\"bg\"") == std::string::npos;
+        if (!gone) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    CHECK(gone);
+    CHECK_FALSE(podnet::path_exists(log));
+    CHECK_FALSE(has(ps_names(root, "pod", true), "bg"));
+
+    // A watcher that died: the exited container is hidden, and the next run drops it.
+    REQUIRE(run_in(root, "pod", {"-d", "--rm", "--name", "fb"}, {"/bin/sleep", "0.5"}).exit_code ==
+            0);
+    int watchers = 0;
+    auto procs = podnet::list_dir("/proc");
+    REQUIRE(procs);
+    for (const auto& p : *procs) {
+        if (p.find_first_not_of("0123456789") != std::string::npos) continue;
+        auto argv = podnet::read_proc_cmdline(std::stoi(p));
+        if (argv && argv->size() > 3 && (*argv)[2] == root && has(*argv, "fb")) {
+            ::kill(std::stoi(p), SIGKILL);
+            ++watchers;
+        }
+    }
+    CHECK(watchers == 1);
+    std::this_thread::sleep_for(std::chrono::milliseconds(800));
+    CHECK_FALSE(has(ps_names(root, "pod", true), "fb"));
+    CHECK(record().find("\"fb\"") != std::string::npos);
+    CHECK(run_in(root, "pod", {"--rm"}, {"/bin/true"}).exit_code == 0);
+    CHECK(record().find("\"fb\"") == std::string::npos);
+
+    // logs and kill work on a running --rm container; afterwards it is gone.
+    REQUIRE(run_in(root, "pod", {"-d", "--rm", "--name", "k"},
+                   {"/bin/sh", "-c", "echo k-says-hi; exec " + probe() + " sleep 30000"})
+                .exit_code == 0);
+    std::string out;
+    for (int i = 0; i < 250 && out.find("k-says-hi") == std::string::npos; ++i) {
+        out = run_podnet(root, {"logs", "pod", "k"}).out;
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    CHECK(out == "k-says-hi\n");
+    CHECK(run_podnet(root, {"kill", "pod", "k"}).exit_code == 0);
+    gone = false;
+    for (int i = 0; i < 250 && !gone; ++i) {
+        gone = !has(ps_names(root, "pod", true), "k");
+        if (!gone) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    CHECK(gone);
+    auto logs = run_podnet(root, {"logs", "pod", "k"});
+    CHECK(logs.exit_code == 1);
+    CHECK(logs.err.find("not in sandbox pod") != std::string::npos);
+
+    // Bundled flags (-dit) are run's own only before the command.
+    auto echoed =
+        run_podnet(root, {"run", "pod", "--rm", "/bin/sh", "-c", "echo \"$1\"", "sh", "-dit"});
+    CHECK(echoed.out == "-dit\n");
+    echoed = run_podnet(root, {"run", "pod", "--rm", "-e", "-it", "--", "/usr/bin/env"});
+    CHECK(echoed.exit_code == 1);  // "-it" is -e's value, and not KEY=VALUE
+    CHECK(echoed.err.find("invalid environment variable \"-it\"") != std::string::npos);
+
+    // -t/-i need a foreground container.
+    auto bad = run_in(root, "pod", {"-dt"}, {"/bin/true"});
+    CHECK(bad.exit_code == 2);
+    CHECK(bad.err.find("podnet: run: -t and -i") == 0);
+    CHECK(run_podnet(root, {"sandbox", "rm", "-f", "pod"}).exit_code == 0);
     CHECK(leftovers(root).empty());
 }
