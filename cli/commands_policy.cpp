@@ -42,7 +42,7 @@ int policy_eval(Args args) {
         std::cout << probes_json(rows).dump(2) << "\n";
     } else {
         if (!scenario->description.empty()) std::cout << scenario->description << "\n\n";
-        std::cout << truth_tables(rows);
+        std::cout << truth_tables(rows, use_color());
         for (const auto& v : *verdicts)
             if (v.mismatch())
                 std::cout << "MISMATCH " << v.probe->from << " -> " << v.probe->to << " "
@@ -121,7 +121,7 @@ int policy_probe(Context& ctx, Args args) {
             std::cout << probes_json(rows).dump(2) << "\n";
         } else {
             if (!scenario->description.empty()) std::cout << scenario->description << "\n\n";
-            std::cout << truth_tables(rows);
+            std::cout << truth_tables(rows, use_color());
             print_mismatches(rows);
             std::cout << ran << " probes ran, " << skipped << " skipped; " << disagree
                       << " disagree with the evaluator, " << mismatch
