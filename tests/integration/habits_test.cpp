@@ -288,6 +288,8 @@ TEST_CASE("inspect of several sandboxes, ls -q, and exit codes for scripts") {
              {"network", "inspect", "nosuch"},
              {"port", "ls", "nosuch"},
              {"port", "add", "s1", "9999:99"},  // no network to publish from
+             // CNI's portMappings has no "any port": refused before a plugin runs.
+             {"sandbox", "create", "--network", "cni:nosuch", "-p", "80"},
              {"policy", "explain", "nosuch", "s1", "80"}}) {
         CAPTURE(args);
         auto r = run_podnet(root, args);
