@@ -198,6 +198,13 @@ Result<std::vector<PortMapping>> parse_port_mapping(std::string_view text) {
     }
     auto host = parse_range(ports[0]);
     if (!host) return bad(host.error().message);
+    // Docker's "8000-8010:80": one host port, the first free one of the range.
+    if (host->count() > 1 && container->count() == 1) {
+        PortMapping m{protocol, host_ip, 0, container->first};
+        m.pick_first = host->first;
+        m.pick_last = host->last;
+        return std::vector<PortMapping>{m};
+    }
     if (host->count() != container->count())
         return bad("host ports " + host->str() + " (" + std::to_string(host->count()) +
                    ") and container ports " + container->str() + " (" +
@@ -215,9 +222,13 @@ std::string format_port_mapping(const PortMapping& m) {
     std::string out;
     if (m.host_ip)
         out = m.host_ip->is_v6() ? "[" + m.host_ip->str() + "]:" : m.host_ip->str() + ":";
-    // A host port not chosen yet is written as Docker's request for one: "80", "127.0.0.1::80".
-    if (m.host_port != 0) out += std::to_string(m.host_port);
-    if (m.host_port != 0 || m.host_ip) out += ":";
+    // A host port not chosen yet is written as Docker's request for one: "80", "127.0.0.1::80",
+    // "8000-8010:80".
+    if (m.host_port != 0)
+        out += std::to_string(m.host_port);
+    else if (m.pick_first != 0)
+        out += std::to_string(m.pick_first) + "-" + std::to_string(m.pick_last);
+    if (m.host_port != 0 || m.pick_first != 0 || m.host_ip) out += ":";
     return out + std::to_string(m.container_port) + "/" + m.protocol;
 }
 

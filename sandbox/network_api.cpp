@@ -36,11 +36,14 @@ bool same_mapping(const PortMapping& a, const PortMapping& b) {
 }
 
 // `port rm web 80` (no host port, as `-p 80` was given): every mapping of container port 80
-// with that protocol, on the host address given, or on any when none is.
+// with that protocol, on the host address given, or on any when none is; `8000-8010:80` the
+// ones whose host port is in that range.
 bool serves_request(const PortMapping& held, const PortMapping& request) {
     return request.host_port == 0 && held.protocol == request.protocol &&
            held.container_port == request.container_port &&
-           (!request.host_ip || held.host_ip == request.host_ip);
+           (!request.host_ip || held.host_ip == request.host_ip) &&
+           (request.pick_first == 0 ||
+            (held.host_port >= request.pick_first && held.host_port <= request.pick_last));
 }
 
 }  // namespace

@@ -269,28 +269,32 @@ Result<void> SandboxNetworking::publish(const SandboxRecord& record,
     // for; the walk starts at a random point so a port just released is not handed out again
     // at once (its conntrack entries and clients' caches may still point at the old pod). The
     // run root's lock, held by every caller, keeps two podnet processes from picking the same.
-    std::optional<HostPortRange> range;
+    // A range the user gave ("-p 8000-8010:80") is walked from its start, as Docker does.
+    std::optional<HostPortRange> ephemeral;
     uint16_t start = 0;
     for (auto& m : mappings) {
         if (m.host_port != 0) continue;
-        if (!range) {
-            range = ephemeral_port_range();
-            unsigned size = unsigned(range->last) - range->first + 1;
-            start =
-                static_cast<uint16_t>(range->first + std::stoul(random_hex(2), nullptr, 16) % size);
+        bool given = m.pick_first != 0;
+        if (!given && !ephemeral) {
+            ephemeral = ephemeral_port_range();
+            unsigned size = unsigned(ephemeral->last) - ephemeral->first + 1;
+            start = static_cast<uint16_t>(ephemeral->first +
+                                          std::stoul(random_hex(2), nullptr, 16) % size);
         }
-        auto port = pick_port(*range, start, [&](uint16_t candidate) {
+        HostPortRange range = given ? HostPortRange{m.pick_first, m.pick_last} : *ephemeral;
+        auto port = pick_port(range, given ? m.pick_first : start, [&](uint16_t candidate) {
             PortMapping c = m;
             c.host_port = candidate;
             return !holder(c) && !host_port_bound(m, candidate);
         });
         if (!port)
             return fail("no free host port for " + format_port_mapping(m) + " in " +
-                        std::to_string(range->first) + "-" + std::to_string(range->last) +
-                        " (net.ipv4.ip_local_port_range): each is mapped by a sandbox or bound "
-                        "by a socket on the host");
+                        std::to_string(range.first) + "-" + std::to_string(range.last) +
+                        (given ? "" : " (net.ipv4.ip_local_port_range)") +
+                        ": each is mapped by a sandbox or bound by a socket on the host");
         m.host_port = *port;
-        start = static_cast<uint16_t>(*port == range->last ? range->first : *port + 1);
+        m.pick_first = m.pick_last = 0;
+        if (!given) start = static_cast<uint16_t>(*port == range.last ? range.first : *port + 1);
         if (auto r = claim(record, m, rollback); !r) return r;
     }
     auto nft = NftContext::shared();

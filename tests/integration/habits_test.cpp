@@ -152,6 +152,20 @@ TEST_CASE("-p 80 picks a free host port of the ephemeral range, skipping claims 
     CHECK(again.exit_code == 1);
     CHECK(again.err.find("port 8000/tcp is not mapped by sandbox r1") != std::string::npos);
 
+    // Docker's host range for one container port: the first free port of that range.
+    std::set<int> used = {40000, p2};
+    for (const auto& m : lines(run_podnet(root, {"port", "ls", "r1"}).out))
+        used.insert(host_port_of(m));
+    int first_free = 40003;
+    while (used.contains(first_free)) ++first_free;
+    auto ranged = run_podnet(root, {"port", "add", "r4", "40003-40009:90"});
+    REQUIRE_MESSAGE(ranged.exit_code == 0, ranged.err);
+    CHECK(lines(ranged.out) == std::vector<std::string>{std::to_string(p2) + ":80/tcp",
+                                                        std::to_string(first_free) + ":90/tcp"});
+    auto unranged = run_podnet(root, {"port", "rm", "r4", "40003-40009:90"});
+    CHECK_MESSAGE(unranged.exit_code == 0, unranged.err);
+    CHECK(unranged.out == std::to_string(p2) + ":80/tcp\n");
+
     CHECK(run_podnet(root, {"sandbox", "rm", "-f", "r1", "r3", "r4"}).exit_code == 0);
     CHECK(leftovers(root).empty());
     CHECK(json::parse(run_podnet(root, {"gc", "--json"}).out)["actions"].empty());

@@ -99,7 +99,7 @@ TEST_CASE("bad -p mappings: one line naming the text and why") {
         {"1234567:80", "port 1234567 is out of range (1-65535)"},
         {"8000-8002:80-81",
          "host ports 8000-8002 (3) and container ports 80-81 (2) differ in number"},
-        {"8000-8001:80", "host ports 8000-8001 (2) and container ports 80 (1) differ in number"},
+        {"80:8000-8001", "host ports 80 (1) and container ports 8000-8001 (2) differ in number"},
         {"8090-8080:80-90", "range 8090-8080 is backwards"},
         {"80-:80", "missing port number"},
         {"80:80/sctp", "unsupported protocol \"sctp\" (tcp or udp)"},
@@ -166,8 +166,17 @@ TEST_CASE("-p without a host port asks for a random one (Docker's -p 80)") {
     REQUIRE(explicit_range);
     CHECK((*explicit_range)[1].host_port == 8001);
 
+    // Docker's host range for one container port: one mapping, picking from the range.
+    auto pick = parse_port_mapping("127.0.0.1:8000-8010:80");
+    REQUIRE(pick);
+    REQUIRE(pick->size() == 1);
+    CHECK((*pick)[0].host_port == 0);
+    CHECK((*pick)[0].pick_first == 8000);
+    CHECK((*pick)[0].pick_last == 8010);
+    CHECK((*pick)[0].container_port == 80);
+
     // Written back in the form it was asked for, and parsed back to the same.
-    for (const char* text : {"80/tcp", "127.0.0.1::53/udp", "[::1]::80/tcp"}) {
+    for (const char* text : {"80/tcp", "127.0.0.1::53/udp", "[::1]::80/tcp", "8000-8010:80/tcp"}) {
         CAPTURE(text);
         CHECK(format_port_mapping(mapping(text)) == text);
         CHECK(mapping(format_port_mapping(mapping(text)).c_str()) == mapping(text));
