@@ -48,9 +48,9 @@ std::string_view cell_color(char symbol) {
 
 std::string paint(const std::string& cell, bool color) {
     if (!color || cell.empty()) return cell;
-    std::string out(cell_color(cell[0]));
-    out += cell.substr(0, 1);
-    out += "\033[0m";
+    std::string_view code = cell_color(cell[0]);
+    std::string out =
+        code.empty() ? cell.substr(0, 1) : std::string(code) + cell.substr(0, 1) + "\033[0m";
     if (cell.size() > 1) out += "\033[1;33m" + cell.substr(1) + "\033[0m";  // the "*"
     return out;
 }

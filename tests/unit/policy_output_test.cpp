@@ -72,8 +72,10 @@ TEST_CASE("colour only on the symbols, the columns still line up") {
     Fixture f;
     f.add("x/a", "x/web", true);
     f.add("x/a", "x/db", false);
+    f.add("x/b", "x/db", true);  // x/b -> x/web: no probe, a plain "-"
     std::string plain = f.draw(false);
     std::string colored = f.draw(true);
+    CHECK(colored.find("x/b       -     \033[32m.\033[0m\n") != std::string::npos);
     CHECK(colored.find("\033[32m.\033[0m") != std::string::npos);
     CHECK(colored.find("\033[31mX\033[0m") != std::string::npos);
     // Stripped of its escape sequences, the coloured table is the plain one.
