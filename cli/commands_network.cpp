@@ -17,7 +17,7 @@ int network_create(Context& ctx, Args args) {
     auto parsed = parse_args(args, specs, "network create");
     if (!parsed) return usage_error(parsed.error().message);
     if (parsed->positionals.size() != 1)
-        return usage_error("usage: podnet network create NAME --subnet CIDR [...]");
+        return usage_error("usage: podnet network create NAME [--subnet CIDR]... [...]");
     NetworkRequest request;
     request.name = parsed->positionals[0];
     request.subnets = parsed->values("subnet");
@@ -43,9 +43,13 @@ int network_create(Context& ctx, Args args) {
 }
 
 int network_ls(Context& ctx, Args args) {
-    static const OptionSpec specs[] = {{"json", 0, false}};
+    static const OptionSpec specs[] = {{"json", 0, false}, {"quiet", 'q', false}};
     auto parsed = parse_args(args, specs, "network ls");
     if (!parsed) return usage_error(parsed.error().message);
+    if (!parsed->positionals.empty())
+        return usage_error("network ls: unexpected argument " + parsed->positionals[0]);
+    if (parsed->has("json") && parsed->has("quiet"))
+        return usage_error("network ls: -q and --json exclude each other");
     auto rt = ctx.runtime();
     if (!rt) return report(rt.error());
     auto list = (*rt)->list_networks();
@@ -54,6 +58,11 @@ int network_ls(Context& ctx, Args args) {
         nlohmann::json out = nlohmann::json::array();
         for (const auto& n : *list) out.push_back(network_json(n));
         std::cout << out.dump(2) << "\n";
+        return exit_ok;
+    }
+    // Networks are named by their names (they have no ids): -q prints those, one a line.
+    if (parsed->has("quiet")) {
+        for (const auto& n : *list) std::cout << n.name << "\n";
         return exit_ok;
     }
     std::vector<std::vector<std::string>> rows = {{"NAME", "BRIDGE", "SUBNETS", "SANDBOXES"}};
@@ -121,11 +130,19 @@ int cmd_port(Context& ctx, Args args) {
     if (args.empty()) return usage_error("usage: podnet port add|rm|ls SANDBOX ...");
     static const OptionSpec specs[] = {{"json", 0, false}};
     const std::string verb = args[0];
+    // The command line is checked whole before the runtime is opened (which needs root).
+    if (verb != "ls" && verb != "add" && verb != "rm" && verb != "remove")
+        return usage_error("unknown command \"port " + verb + "\" (see podnet --help)");
     auto parsed = parse_args(args.subspan(1), specs, "port " + verb);
     if (!parsed) return usage_error(parsed.error().message);
     if (parsed->positionals.empty()) return usage_error("usage: podnet port " + verb + " SANDBOX");
     std::string sandbox = parsed->positionals[0];
     std::vector<std::string> mappings(parsed->positionals.begin() + 1, parsed->positionals.end());
+    if (verb == "ls" && !mappings.empty())
+        return usage_error("port ls: unexpected argument " + mappings[0]);
+    if (verb != "ls" && mappings.empty())
+        return usage_error("usage: podnet port " + verb +
+                           " SANDBOX [HOSTIP:][HOSTPORT:]PORT[/PROTO]...");
     auto rt = ctx.runtime();
     if (!rt) return report(rt.error());
     bool json = parsed->has("json");
@@ -134,9 +151,6 @@ int cmd_port(Context& ctx, Args args) {
         if (!info) return report(info.error());
         return print_ports(info->ports, json);
     }
-    if (mappings.empty())
-        return usage_error("usage: podnet port " + verb +
-                           " SANDBOX [HOSTIP:]HOSTPORT:PORT[/PROTO]...");
     if (verb == "add") {
         auto ports = (*rt)->add_ports(sandbox, mappings);
         if (!ports) return report(ports.error());

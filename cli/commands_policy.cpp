@@ -42,7 +42,7 @@ int policy_eval(Args args) {
         std::cout << probes_json(rows).dump(2) << "\n";
     } else {
         if (!scenario->description.empty()) std::cout << scenario->description << "\n\n";
-        std::cout << truth_tables(rows);
+        std::cout << truth_tables(rows, use_color());
         for (const auto& v : *verdicts)
             if (v.mismatch())
                 std::cout << "MISMATCH " << v.probe->from << " -> " << v.probe->to << " "
@@ -121,7 +121,7 @@ int policy_probe(Context& ctx, Args args) {
             std::cout << probes_json(rows).dump(2) << "\n";
         } else {
             if (!scenario->description.empty()) std::cout << scenario->description << "\n\n";
-            std::cout << truth_tables(rows);
+            std::cout << truth_tables(rows, use_color());
             print_mismatches(rows);
             std::cout << ran << " probes ran, " << skipped << " skipped; " << disagree
                       << " disagree with the evaluator, " << mismatch
@@ -187,6 +187,8 @@ int policy_ls(Context& ctx, Args args) {
     static const OptionSpec specs[] = {{"namespace", 'n', true}, {"json", 0, false}};
     auto parsed = parse_args(args, specs, "policy ls");
     if (!parsed) return usage_error(parsed.error().message);
+    if (!parsed->positionals.empty())
+        return usage_error("policy ls: unexpected argument " + parsed->positionals[0]);
     auto rt = ctx.runtime();
     if (!rt) return report(rt.error());
     auto list = (*rt)->list_policies(parsed->value("namespace"));
@@ -214,11 +216,15 @@ int policy_rm(Context& ctx, Args args) {
     auto rt = ctx.runtime();
     if (!rt) return report(rt.error());
     std::string ns = parsed->value("namespace", "default");
+    // Every name is tried, as kubectl delete and sandbox rm do; any failure makes it exit 1.
+    int code = exit_ok;
     for (const auto& name : parsed->positionals) {
-        if (auto r = (*rt)->remove_policy(ns, name); !r) return report(r.error());
-        std::cout << "networkpolicy " << ns << "/" << name << " deleted\n";
+        if (auto r = (*rt)->remove_policy(ns, name); !r)
+            code = report(r.error());
+        else
+            std::cout << "networkpolicy " << ns << "/" << name << " deleted\n";
     }
-    return exit_ok;
+    return code;
 }
 
 int policy_explain(Context& ctx, Args args) {
@@ -241,7 +247,9 @@ int policy_explain(Context& ctx, Args args) {
         std::cout << (e->allowed ? "allowed" : "denied") << ": " << e->from << " -> " << e->to
                   << " " << e->port << "/" << e->protocol << ": " << e->reason << "\n";
     }
-    return exit_ok;
+    // As `kubectl auth can-i`: the answer is the exit code too, so a script can branch on it.
+    // A failure to answer (no such sandbox, bad port) is also 1, and says so on stderr.
+    return e->allowed ? exit_ok : exit_failure;
 }
 
 int namespace_label(Context& ctx, Args args) {
@@ -270,6 +278,8 @@ int namespace_ls(Context& ctx, Args args) {
     static const OptionSpec specs[] = {{"json", 0, false}};
     auto parsed = parse_args(args, specs, "namespace ls");
     if (!parsed) return usage_error(parsed.error().message);
+    if (!parsed->positionals.empty())
+        return usage_error("namespace ls: unexpected argument " + parsed->positionals[0]);
     auto rt = ctx.runtime();
     if (!rt) return report(rt.error());
     auto list = (*rt)->list_namespaces();

@@ -69,6 +69,11 @@ int sandbox_ls(Context& ctx, Args args) {
     static const OptionSpec specs[] = {{"json", 0, false}, {"quiet", 'q', false}};
     auto parsed = parse_args(args, specs, "sandbox ls");
     if (!parsed) return usage_error(parsed.error().message);
+    if (!parsed->positionals.empty())
+        return usage_error("sandbox ls: unexpected argument " + parsed->positionals[0]);
+    // -q is for `xargs podnet sandbox rm -f`; with --json one of them would be ignored.
+    if (parsed->has("json") && parsed->has("quiet"))
+        return usage_error("sandbox ls: -q and --json exclude each other");
     auto rt = ctx.runtime();
     if (!rt) return report(rt.error());
     auto list = (*rt)->list_sandboxes();
@@ -103,22 +108,40 @@ int sandbox_inspect(Context& ctx, Args args) {
     static const OptionSpec specs[] = {{"json", 0, false}, {"oci", 0, false}};
     auto parsed = parse_args(args, specs, "sandbox inspect");
     if (!parsed) return usage_error(parsed.error().message);
-    if (parsed->positionals.size() != 1)
-        return usage_error("usage: podnet sandbox inspect SANDBOX [--json] [--oci]");
+    const auto& refs = parsed->positionals;
+    if (refs.empty()) return usage_error("usage: podnet sandbox inspect SANDBOX... [--oci]");
+    if (parsed->has("oci") && refs.size() != 1)
+        return usage_error("sandbox inspect --oci: one sandbox at a time");
     auto rt = ctx.runtime();
     if (!rt) return report(rt.error());
-    auto info = (*rt)->inspect_sandbox(parsed->positionals[0]);
-    if (!info) return report(info.error());
     if (parsed->has("oci")) {
+        auto info = (*rt)->inspect_sandbox(refs[0]);
+        if (!info) return report(info.error());
         if (info->state != "running")
             return report(Error{"sandbox " + info->name + " is " + info->state +
                                 ": its namespaces are gone"});
         std::cout << oci_namespaces_json(*info).dump(2) << "\n";
         return exit_ok;
     }
-    // inspect is for reading details; JSON is the one complete form (as docker inspect).
-    std::cout << sandbox_json(*info).dump(2) << "\n";
-    return exit_ok;
+    // inspect is for reading details; JSON is the one complete form (as docker inspect). One
+    // sandbox prints its object, as podnet always has (scripts index it directly); several
+    // print an array in the order asked, like docker inspect, the missing ones reported on
+    // stderr and the exit code 1 (docker does the same).
+    int code = exit_ok;
+    nlohmann::json found = nlohmann::json::array();
+    for (const auto& ref : refs) {
+        auto info = (*rt)->inspect_sandbox(ref);
+        if (!info)
+            code = report(info.error());
+        else
+            found.push_back(sandbox_json(*info));
+    }
+    if (refs.size() == 1) {
+        if (code == exit_ok) std::cout << found[0].dump(2) << "\n";
+        return code;
+    }
+    std::cout << found.dump(2) << "\n";
+    return code;
 }
 
 int sandbox_stop(Context& ctx, Args args) {
@@ -190,6 +213,8 @@ int cmd_gc(Context& ctx, Args args) {
     static const OptionSpec specs[] = {{"json", 0, false}};
     auto parsed = parse_args(args, specs, "gc");
     if (!parsed) return usage_error(parsed.error().message);
+    if (!parsed->positionals.empty())
+        return usage_error("gc: unexpected argument " + parsed->positionals[0]);
     auto rt = ctx.runtime();
     if (!rt) return report(rt.error());
     auto result = (*rt)->gc();

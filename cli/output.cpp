@@ -1,6 +1,9 @@
 #include "cli/output.hpp"
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <cstdlib>
 
 namespace podnet::cli {
 
@@ -45,6 +48,14 @@ json sandbox_json(const SandboxInfo& s) {
             {"namespaces", s.namespace_paths},
             {"containers", containers},
             {"created", s.created}};
+}
+
+bool color_wanted(bool stdout_is_tty, const char* no_color_env) {
+    return stdout_is_tty && (no_color_env == nullptr || *no_color_env == '\0');
+}
+
+bool use_color() {
+    return color_wanted(::isatty(STDOUT_FILENO) == 1, std::getenv("NO_COLOR"));
 }
 
 json oci_namespaces_json(const SandboxInfo& s) {

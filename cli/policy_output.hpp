@@ -20,9 +20,11 @@ struct ProbeRow {
 };
 
 [[nodiscard]] nlohmann::ordered_json probes_json(const std::vector<ProbeRow>& rows);
-// Truth tables, one per port/protocol: rows are sources, columns destinations. A cell is
-// "." allowed, "X" denied; with observed values "." / "X" are what the kernel did and a
-// disagreement with the evaluator shows as "!". A wrong `allowed` expectation adds "*".
-[[nodiscard]] std::string truth_tables(const std::vector<ProbeRow>& rows);
+// Truth tables, one per port/protocol, each titled with its port and the meaning of its axes:
+// rows are sources (from), columns destinations (to). A cell is "." allowed, "X" denied; with
+// observed values "." / "X" are what the kernel did and a disagreement with the evaluator shows
+// as "!"; "s" a probe not run. A wrong `allowed` expectation adds "*". A legend of the symbols
+// used follows the tables. `color`: ANSI colours on the symbols (see use_color in output.hpp).
+[[nodiscard]] std::string truth_tables(const std::vector<ProbeRow>& rows, bool color = false);
 
 }  // namespace podnet::cli

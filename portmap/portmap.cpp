@@ -174,14 +174,10 @@ Result<std::vector<PortMapping>> parse_port_mapping(std::string_view text) {
             ports.erase(ports.begin());
         }
     }
-    if (ports.size() == 1) {
-        // Docker would pick a random host port; podnet publishes only what it is told.
-        if (auto r = parse_range(ports[0]); !r) return bad(r.error().message);
-        return bad("HOSTPORT missing, want HOSTPORT:CONTAINERPORT");
-    }
-    if (ports[0].empty()) return bad("HOSTPORT missing, want HOSTPORT:CONTAINERPORT");
-    if (ports[1].empty()) return bad("CONTAINERPORT missing, want HOSTPORT:CONTAINERPORT");
-
+    // Docker's random host port: "80", ":80", "127.0.0.1::80", "[::1]::80", a container range
+    // "8000-8001" (one random port each). host_port 0 stands for "pick one" until publishing.
+    bool random_host = ports.size() == 1 || ports[0].empty();
+    if (ports.back().empty()) return bad("CONTAINERPORT missing, want HOSTPORT:CONTAINERPORT");
     std::optional<IpAddress> host_ip;
     if (ip_text) {
         if (ip_text->empty()) return bad("empty host IP");
@@ -191,10 +187,24 @@ Result<std::vector<PortMapping>> parse_port_mapping(std::string_view text) {
             return bad("\"" + std::string(*ip_text) + "\" in brackets is not an IPv6 address");
         host_ip = *ip;
     }
+    auto container = parse_range(ports.back());
+    if (!container) return bad(container.error().message);
+    if (random_host) {
+        std::vector<PortMapping> out;
+        for (int i = 0; i < container->count(); ++i)
+            out.push_back(
+                PortMapping{protocol, host_ip, 0, static_cast<uint16_t>(container->first + i)});
+        return out;
+    }
     auto host = parse_range(ports[0]);
     if (!host) return bad(host.error().message);
-    auto container = parse_range(ports[1]);
-    if (!container) return bad(container.error().message);
+    // Docker's "8000-8010:80": one host port, the first free one of the range.
+    if (host->count() > 1 && container->count() == 1) {
+        PortMapping m{protocol, host_ip, 0, container->first};
+        m.pick_first = host->first;
+        m.pick_last = host->last;
+        return std::vector<PortMapping>{m};
+    }
     if (host->count() != container->count())
         return bad("host ports " + host->str() + " (" + std::to_string(host->count()) +
                    ") and container ports " + container->str() + " (" +
@@ -212,8 +222,14 @@ std::string format_port_mapping(const PortMapping& m) {
     std::string out;
     if (m.host_ip)
         out = m.host_ip->is_v6() ? "[" + m.host_ip->str() + "]:" : m.host_ip->str() + ":";
-    return out + std::to_string(m.host_port) + ":" + std::to_string(m.container_port) + "/" +
-           m.protocol;
+    // A host port not chosen yet is written as Docker's request for one: "80", "127.0.0.1::80",
+    // "8000-8010:80".
+    if (m.host_port != 0)
+        out += std::to_string(m.host_port);
+    else if (m.pick_first != 0)
+        out += std::to_string(m.pick_first) + "-" + std::to_string(m.pick_last);
+    if (m.host_port != 0 || m.pick_first != 0 || m.host_ip) out += ":";
+    return out + std::to_string(m.container_port) + "/" + m.protocol;
 }
 
 bool mappings_overlap(const PortMapping& a, const PortMapping& b) {

@@ -25,17 +25,23 @@ struct PortMapping {
     // Bind to one host address; nullopt = every local address, IPv4 and IPv6. The unspecified
     // addresses keep Docker's meaning: 0.0.0.0 = every local IPv4 address, :: = every IPv6 one.
     std::optional<IpAddress> host_ip;
+    // 0: Docker's "-p 80", a free host port is picked when the mapping is published, from
+    // pick_first..pick_last when set ("-p 8000-8010:80"), else from the ephemeral range.
     uint16_t host_port = 0;
     uint16_t container_port = 0;
+    uint16_t pick_first = 0, pick_last = 0;  // only while host_port is 0
     // A range "8080-8089:80-89" is expanded to single mappings by parse_port_mapping.
     bool operator==(const PortMapping&) const = default;
 };
 
 // Docker's -p syntax: [HOSTIP:]HOSTPORT[-END]:CONTAINERPORT[-END][/tcp|/udp], an IPv6 host IP in
-// brackets ("[::1]:8080:80"). A range gives one mapping per port. Errors name the text and why:
-// `port mapping "0:80": port 0 is out of range (1-65535)`.
+// brackets ("[::1]:8080:80"). A range gives one mapping per port. Without HOSTPORT ("80",
+// "127.0.0.1::80", "[::1]::53/udp", "8000-8001") each mapping has host_port 0: pick one later;
+// a host range for one container port ("8000-8010:80") is one mapping picking from that range.
+// Errors name the text and why: `port mapping "0:80": port 0 is out of range (1-65535)`.
 [[nodiscard]] Result<std::vector<PortMapping>> parse_port_mapping(std::string_view text);
-// Canonical text, parsed back to the same mapping: "8080:80/tcp", "[::1]:8080:80/udp".
+// Canonical text, parsed back to the same mapping: "8080:80/tcp", "[::1]:8080:80/udp"; with no
+// host port chosen yet "80/tcp", "127.0.0.1::80/tcp".
 [[nodiscard]] std::string format_port_mapping(const PortMapping& mapping);
 
 // Whether two mappings claim the same host socket: same protocol and port, and host IPs that

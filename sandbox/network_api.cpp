@@ -1,5 +1,7 @@
 // Runtime's network and host-port operations.
 
+#include <algorithm>
+
 #include "podnet/runtime.hpp"
 #include "sandbox/networking.hpp"
 #include "sandbox/pod_lifecycle.hpp"
@@ -31,6 +33,17 @@ NetworkInfo network_info(const NetworkConfig& c, std::vector<std::string> users)
 bool same_mapping(const PortMapping& a, const PortMapping& b) {
     return a.protocol == b.protocol && a.host_port == b.host_port && a.host_ip == b.host_ip &&
            a.container_port == b.container_port;
+}
+
+// `port rm web 80` (no host port, as `-p 80` was given): every mapping of container port 80
+// with that protocol, on the host address given, or on any when none is; `8000-8010:80` the
+// ones whose host port is in that range.
+bool serves_request(const PortMapping& held, const PortMapping& request) {
+    return request.host_port == 0 && held.protocol == request.protocol &&
+           held.container_port == request.container_port &&
+           (!request.host_ip || held.host_ip == request.host_ip) &&
+           (request.pick_first == 0 ||
+            (held.host_port >= request.pick_first && held.host_port <= request.pick_last));
 }
 
 }  // namespace
@@ -115,11 +128,14 @@ Result<std::vector<std::string>> Runtime::remove_ports(std::string_view sandbox_
         bool present = false;
         for (const auto& text : record.ports)
             if (auto held = parse_port_mapping(text))
-                for (const auto& h : *held) present = present || same_mapping(h, m);
+                for (const auto& h : *held)
+                    if (same_mapping(h, m) || serves_request(h, m)) {
+                        present = true;
+                        if (std::find(gone.begin(), gone.end(), h) == gone.end()) gone.push_back(h);
+                    }
         if (!present)
             return fail("port " + format_port_mapping(m) + " is not mapped by sandbox " +
                         record.name);
-        gone.push_back(m);
     }
     std::vector<Error> errors;
     SandboxNetworking(config_).unpublish(record, gone, errors);

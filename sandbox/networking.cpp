@@ -6,11 +6,15 @@
 #include <thread>
 
 #include "common/fs.hpp"
+#include "common/process.hpp"
 #include "netns/netlink.hpp"
 #include "network/bridge_driver.hpp"
 #include "network/ipam.hpp"
+#include "network/subnet_pool.hpp"
 #include "nft/nft.hpp"
 #include "portmap/conntrack.hpp"
+#include "portmap/host_port.hpp"
+#include "sandbox/store.hpp"
 
 namespace podnet {
 
@@ -49,7 +53,8 @@ Result<std::vector<PortMapping>> parse_port_specs(const std::vector<std::string>
         if (!mappings) return std::unexpected(mappings.error());
         for (auto& m : *mappings) {
             for (const auto& other : all)
-                if (other.protocol == m.protocol && other.host_port == m.host_port &&
+                if (m.host_port != 0 && other.protocol == m.protocol &&
+                    other.host_port == m.host_port &&
                     (!other.host_ip || !m.host_ip || *other.host_ip == *m.host_ip))
                     return fail("port mapping " + format_port_mapping(m) + " conflicts with " +
                                 format_port_mapping(other) + " in the same request");
@@ -106,9 +111,34 @@ Result<std::optional<NetworkConfig>> SandboxNetworking::resolve(const std::strin
     return std::optional<NetworkConfig>(std::move(*created));
 }
 
-Result<NetworkConfig> SandboxNetworking::create_network(const NetworkRequest& request) {
+// Docker's and podman's habit: `network create NAME` alone gets a free private subnet. Taken
+// are the other networks' subnets, the default network's (it may not exist yet), and whatever
+// this network namespace routes or has addresses in (a LAN, a VPN, another runtime's bridge).
+Result<std::string> SandboxNetworking::free_subnet(const std::vector<NetworkConfig>& existing) {
+    std::vector<IpPrefix> taken;
+    for (const auto& n : existing)
+        for (const auto& s : n.subnets) taken.push_back(s.subnet);
+    if (auto d = parse_prefix(config_.default_subnet, false)) taken.push_back(d->network());
+    auto nl = NetlinkSocket::open_current();
+    if (!nl) return std::unexpected(nl.error());
+    auto in_use = subnets_in_use(*nl);
+    if (!in_use) return std::unexpected(in_use.error());
+    taken.insert(taken.end(), in_use->begin(), in_use->end());
+    auto picked = pick_free_subnet(taken);
+    if (!picked)
+        return fail("no free /24 left in podnet's pool 10.78.0.0-10.87.255.255: give --subnet");
+    return picked->str();
+}
+
+Result<NetworkConfig> SandboxNetworking::create_network(const NetworkRequest& given) {
     auto existing = networks_.list();
     if (!existing) return std::unexpected(existing.error());
+    NetworkRequest request = given;
+    if (request.subnets.empty()) {
+        auto subnet = free_subnet(*existing);
+        if (!subnet) return wrap(subnet.error(), "network " + request.name);
+        request.subnets.push_back(*subnet);
+    }
     auto config = make_network_config(request, *existing);
     if (!config) return std::unexpected(config.error());
     if (auto r = ensure_network(*config); !r) {
@@ -183,31 +213,89 @@ std::string SandboxNetworking::claim_path(const PortMapping& m) const {
     return claim_dir(m) + "/" + (m.host_ip ? m.host_ip->str() : std::string("any"));
 }
 
+std::optional<std::string> SandboxNetworking::holder(const PortMapping& m) const {
+    // A mapping on every address conflicts with any mapping of the port; one bound to an
+    // address conflicts with the same address and with "every address".
+    std::string dir = claim_dir(m);
+    auto holders = list_dir(dir);
+    if (!holders) return std::nullopt;
+    for (const auto& h : *holders) {
+        PortMapping held = m;
+        held.host_ip.reset();
+        if (h != "any")
+            if (auto ip = parse_ip(h)) held.host_ip = *ip;
+        if (mappings_overlap(m, held)) return link_target(dir + "/" + h);
+    }
+    return std::nullopt;
+}
+
+// Only on the error path: is the claim's owner still there to hold it? A claim left by a
+// sandbox that crashed (pause died, record gone) is gc's to release, and the user should know.
+std::string SandboxNetworking::conflict_message(const PortMapping& m,
+                                                const std::string& owner) const {
+    std::string what = "port " + format_port_mapping(m);
+    SandboxStore store(config_.run_root);
+    auto record = store.load(owner);
+    if (!record)
+        return what + " is claimed by sandbox " + owner.substr(0, 12) +
+               ", which no longer exists (it crashed?): run `podnet gc` to release it";
+    if (record->phase != SandboxPhase::running ||
+        !process_running(record->pause_pid, record->pause_start_time))
+        return what + " is held by sandbox " + record->name + " (" + owner.substr(0, 12) +
+               "), which is not running: run `podnet gc` to release it";
+    return what + " is already mapped by sandbox " + owner.substr(0, 12) + " (" + record->name +
+           ")";
+}
+
+Result<void> SandboxNetworking::claim(const SandboxRecord& record, const PortMapping& m,
+                                      Rollback& rollback) {
+    if (auto r = make_dirs(claim_dir(m), 0700); !r) return r;
+    if (auto owner = holder(m)) return fail(conflict_message(m, *owner));
+    std::string path = claim_path(m);
+    if (::symlink(record.id.c_str(), path.c_str()) != 0 && errno != EEXIST)
+        return fail_errno("claim host port " + format_port_mapping(m), errno);
+    rollback.push([path] { ::unlink(path.c_str()); });
+    return {};
+}
+
 Result<void> SandboxNetworking::publish(const SandboxRecord& record,
-                                        const std::vector<PortMapping>& mappings,
-                                        Rollback& rollback) {
+                                        std::vector<PortMapping>& mappings, Rollback& rollback) {
     if (mappings.empty()) return {};
-    for (const auto& m : mappings) {
-        std::string dir = claim_dir(m);
-        if (auto r = make_dirs(dir, 0700); !r) return r;
-        // A mapping on every address conflicts with any mapping of the port; one bound to an
-        // address conflicts with the same address and with "every address".
-        auto holders = list_dir(dir);
-        if (!holders) return std::unexpected(holders.error());
-        for (const auto& h : *holders) {
-            PortMapping held = m;
-            held.host_ip.reset();
-            if (h != "any")
-                if (auto ip = parse_ip(h)) held.host_ip = *ip;
-            if (!mappings_overlap(m, held)) continue;
-            std::string owner = link_target(dir + "/" + h);
-            return fail("port " + format_port_mapping(m) + " is already mapped by sandbox " +
-                        owner.substr(0, 12));
+    // The ports asked for by number first, so that a random pick never takes one of them.
+    for (const auto& m : mappings)
+        if (m.host_port != 0)
+            if (auto r = claim(record, m, rollback); !r) return r;
+    // Docker's -p 80: a free port of the ephemeral range. The range is read only when asked
+    // for; the walk starts at a random point so a port just released is not handed out again
+    // at once (its conntrack entries and clients' caches may still point at the old pod). The
+    // run root's lock, held by every caller, keeps two podnet processes from picking the same.
+    // A range the user gave ("-p 8000-8010:80") is walked from its start, as Docker does.
+    std::optional<HostPortRange> ephemeral;
+    uint16_t start = 0;
+    for (auto& m : mappings) {
+        if (m.host_port != 0) continue;
+        bool given = m.pick_first != 0;
+        if (!given && !ephemeral) {
+            ephemeral = ephemeral_port_range();
+            unsigned size = unsigned(ephemeral->last) - ephemeral->first + 1;
+            start = static_cast<uint16_t>(ephemeral->first +
+                                          std::stoul(random_hex(2), nullptr, 16) % size);
         }
-        std::string path = claim_path(m);
-        if (::symlink(record.id.c_str(), path.c_str()) != 0 && errno != EEXIST)
-            return fail_errno("claim host port " + format_port_mapping(m), errno);
-        rollback.push([path] { ::unlink(path.c_str()); });
+        HostPortRange range = given ? HostPortRange{m.pick_first, m.pick_last} : *ephemeral;
+        auto port = pick_port(range, given ? m.pick_first : start, [&](uint16_t candidate) {
+            PortMapping c = m;
+            c.host_port = candidate;
+            return !holder(c) && !host_port_bound(m, candidate);
+        });
+        if (!port)
+            return fail("no free host port for " + format_port_mapping(m) + " in " +
+                        std::to_string(range.first) + "-" + std::to_string(range.last) +
+                        (given ? "" : " (net.ipv4.ip_local_port_range)") +
+                        ": each is mapped by a sandbox or bound by a socket on the host");
+        m.host_port = *port;
+        m.pick_first = m.pick_last = 0;
+        if (!given) start = static_cast<uint16_t>(*port == range.last ? range.first : *port + 1);
+        if (auto r = claim(record, m, rollback); !r) return r;
     }
     auto nft = NftContext::shared();
     if (!nft) return std::unexpected(nft.error());

@@ -24,6 +24,7 @@ class SandboxNetworking {
 
     // "" → the default network (created on first use), "none" → nullopt, else the named one.
     [[nodiscard]] Result<std::optional<NetworkConfig>> resolve(const std::string& name);
+    // Without subnets in the request, one is picked (network/subnet_pool.hpp).
     [[nodiscard]] Result<NetworkConfig> create_network(const NetworkRequest& request);
     [[nodiscard]] Result<std::vector<NetworkConfig>> list_networks() const;
     [[nodiscard]] Result<NetworkConfig> inspect_network(const std::string& name) const;
@@ -35,10 +36,11 @@ class SandboxNetworking {
                                                   const std::string& sandbox_id,
                                                   const std::string& ip, const std::string& ip6,
                                                   int pod_netns_fd, Rollback& rollback);
-    // Claim and program host ports for a sandbox (one nft transaction).
+    // Claim and program host ports for a sandbox (one nft transaction). A mapping with
+    // host_port 0 (Docker's -p 80) gets a free port of the ephemeral range, written back into
+    // `mappings`. Callers hold the run root's lock.
     [[nodiscard]] Result<void> publish(const SandboxRecord& record,
-                                       const std::vector<PortMapping>& mappings,
-                                       Rollback& rollback);
+                                       std::vector<PortMapping>& mappings, Rollback& rollback);
     // Remove the sandbox's nft elements and claims, flush their conntrack entries.
     void unpublish(const SandboxRecord& record, const std::vector<PortMapping>& mappings,
                    std::vector<Error>& errors);
@@ -51,8 +53,15 @@ class SandboxNetworking {
 
   private:
     [[nodiscard]] Result<void> ensure_network(const NetworkConfig& network);
+    [[nodiscard]] Result<std::string> free_subnet(const std::vector<NetworkConfig>& existing);
     [[nodiscard]] std::string claim_dir(const PortMapping& m) const;
     [[nodiscard]] std::string claim_path(const PortMapping& m) const;
+    // The id of the sandbox whose claim overlaps `m`, if any.
+    [[nodiscard]] std::optional<std::string> holder(const PortMapping& m) const;
+    [[nodiscard]] std::string conflict_message(const PortMapping& m,
+                                               const std::string& owner) const;
+    [[nodiscard]] Result<void> claim(const SandboxRecord& record, const PortMapping& m,
+                                     Rollback& rollback);
 
     Config config_;
     NetworkStore networks_;

@@ -116,6 +116,12 @@ Result<SandboxInfo> Runtime::create_sandbox(const SandboxSpec& spec) {
     if (!lock) return std::unexpected(lock.error());
     SandboxNetworking networking(config_);
     bool on_cni = !spec.cni_networks.empty();
+    // CNI's portMappings capability has no "pick one" (hostPort is required).
+    for (const auto& m : *ports)
+        if (on_cni && m.host_port == 0)
+            return fail("-p " + format_port_mapping(m) +
+                        ": a random host port needs podnet's own network; on CNI networks give "
+                        "HOSTPORT:PORT");
     auto network = on_cni ? Result<std::optional<NetworkConfig>>(std::nullopt)
                           : networking.resolve(spec.network);
     if (!network) return std::unexpected(network.error());

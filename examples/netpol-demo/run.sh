@@ -20,13 +20,16 @@ mount -t tmpfs tmpfs /run
 ip link set lo up
 root=/run/podnet-demo
 podnet() { "$bin/podnet" --root "$root" "$@"; }
-say() { printf '\n\033[1m%s\033[0m\n' "$*"; }
-step() { printf '\n\033[1m$ podnet %s\033[0m\n' "$*"; podnet "$@"; }
-show() { printf '\n\033[1m$ cat %s\033[0m\n' "$(basename "$1")"; cat "$1"; }
+# Bold headings only on a terminal and without NO_COLOR (no-color.org): piped into a file or a
+# test, the transcript is plain text.
+if [ -t 1 ] && [ -z "${NO_COLOR:-}" ]; then b=$(printf '\033[1m') n=$(printf '\033[0m'); else b= n=; fi
+say() { printf '\n%s%s%s\n' "$b" "$*" "$n"; }
+step() { printf '\n%s$ podnet %s%s\n' "$b" "$*" "$n"; podnet "$@"; }
+show() { printf '\n%s$ cat %s%s\n' "$b" "$(basename "$1")" "$n"; cat "$1"; }
 # The seed's probe from inside a client pod, `wget --spider --timeout=1`. Debian's busybox wget
 # has no --timeout, so busybox timeout bounds it (a denied connection is refused at once anyway).
 try() {
-    printf '\033[1m%s $ timeout 1 wget --spider %s\033[0m\n' "$1" "$2"
+    printf '%s%s $ timeout 1 wget --spider %s%s\n' "$b" "$1" "$2" "$n"
     if podnet run "$1" -- /bin/busybox timeout 1 /bin/busybox wget --spider "$2" 2>&1; then
         echo "=> $1 reached nginx"
     else
@@ -66,10 +69,11 @@ try busybox "$url"
 try busybox-access "$url"
 
 step policy ls
-step policy explain busybox nginx 80
+# `policy explain` answers with its exit code too, as `kubectl auth can-i`: 1 denied, 0 allowed.
+step policy explain busybox nginx 80 || echo "(exit $?)"
 step policy explain busybox-access nginx 80
 say "# In the kernel: one table, fixed chains; the policies are set elements keyed by pod address"
-printf '\033[1m$ nft list set inet podnet_policy ing_iso4; nft list set inet podnet_policy ing_peer4\033[0m\n'
+say '$ nft list set inet podnet_policy ing_iso4; nft list set inet podnet_policy ing_peer4'
 nft list set inet podnet_policy ing_iso4 | sed -n '/elements/,/}/p'
 nft list set inet podnet_policy ing_peer4 | sed -n '/elements/,/}/p'
 

@@ -17,7 +17,11 @@ mount -t tmpfs tmpfs /run
 ip link set lo up
 root=/run/podnet-demo
 podnet() { "$bin/podnet" --root "$root" "$@"; }
-step() { printf '\n\033[1m$ podnet %s\033[0m\n' "$*"; podnet "$@"; }
+# Bold headings only on a terminal and without NO_COLOR (no-color.org): piped into a file or a
+# test, the transcript is plain text.
+if [ -t 1 ] && [ -z "${NO_COLOR:-}" ]; then b=$(printf '\033[1m') n=$(printf '\033[0m'); else b= n=; fi
+step() { printf '\n%s$ podnet %s%s\n' "$b" "$*" "$n"; podnet "$@"; }
+say() { printf '\n%s%s%s\n' "$b" "$*" "$n"; }
 
 echo "podnet demo: one pod (a pause process holding net, IPC, UTS and PID namespaces) on the"
 echo "default bridge network, a web server container, a client container that reaches it on"
@@ -28,12 +32,12 @@ mkdir -p /run/www && echo "hello from the pod's web server" >/run/www/index.html
 step run web -d --name nginx -- /bin/busybox httpd -f -p 80 -h /run/www
 step run web --name client -- /bin/sh -c \
     'for i in 1 2 3 4 5; do busybox wget -q -O - http://127.0.0.1/ && break; sleep 0.1; done; echo "client: hostname $(hostname), PID 1 is $(cat /proc/1/comm)"'
-printf '\n\033[1m$ wget -q -O - http://127.0.0.1:8080/   # from the host, through the host port\033[0m\n'
+say '$ wget -q -O - http://127.0.0.1:8080/   # from the host, through the host port'
 for i in 1 2 3 4 5; do busybox wget -q -O - http://127.0.0.1:8080/ && break; sleep 0.1; done
 step ps web
 step sandbox inspect web --oci
 step network ls
-printf '\n\033[1m$ nft list table inet podnet   # podnet'"'"'s own table: maps, no per-port rules\033[0m\n'
+say "$ nft list table inet podnet   # podnet's own table: maps, no per-port rules"
 nft list table inet podnet | sed -n '/map ports4/,/}/p'
 step sandbox ls
 step sandbox rm -f web

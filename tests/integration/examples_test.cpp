@@ -53,10 +53,16 @@ TEST_CASE("examples/netpol-demo (make demo): the seed's transcript, verdict by v
         "busybox could not reach nginx", "busybox-access reached nginx"};         // access-nginx
     CHECK(verdict_lines(r.out) == expected);
     CHECK(r.out.find("netpol-demo: done") != std::string::npos);
+    // Into a pipe the transcript is plain text: no terminal escapes.
+    CHECK(r.out.find('\033') == std::string::npos);
+    // policy explain answers denied with exit 1, allowed with 0.
+    CHECK(r.out.find("denied: default/busybox -> default/nginx 80/TCP") != std::string::npos);
+    CHECK(r.out.find("(exit 1)") != std::string::npos);
 }
 
 TEST_CASE("examples/pod-demo (make demo-pod) runs to the end") {
     auto r = run_command({source_dir() + "/examples/pod-demo/run.sh", bin_dir()}, {}, 60000);
     REQUIRE_MESSAGE(r.exit_code == 0, r.err);
     CHECK(r.out.find("hello from the pod's web server") != std::string::npos);
+    CHECK(r.out.find('\033') == std::string::npos);
 }

@@ -187,12 +187,22 @@ TEST_CASE("the seed's demo through the CLI: default deny, access=true, namespace
     REQUIRE_MESSAGE(label.exit_code == 0, label.err);
     CHECK(get_from(root, "far", web, 80).empty());
 
+    // Like `kubectl auth can-i`, the verdict is the exit code: 1 denied, 0 allowed, with the
+    // reason printed either way.
     auto explain = run_podnet(root, {"policy", "explain", "bad", "web", "http"});
-    REQUIRE_MESSAGE(explain.exit_code == 0, explain.err);
+    CHECK_MESSAGE(explain.exit_code == 1, explain.err);
+    CHECK(explain.err.empty());
     CHECK(trim(explain.out) ==
           "denied: demo/bad -> demo/web 80/TCP: demo/web is isolated for ingress by "
           "demo/access-nginx, demo/default-deny; no rule allows demo/bad; demo/bad is not "
           "isolated for egress");
+    auto allowed = run_podnet(root, {"policy", "explain", "good", "web", "http"});
+    CHECK_MESSAGE(allowed.exit_code == 0, allowed.err);
+    CHECK(allowed.out.starts_with("allowed: demo/good -> demo/web 80/TCP: "));
+    auto unknown = run_podnet(root, {"policy", "explain", "nosuch", "web", "http"});
+    CHECK(unknown.exit_code == 1);
+    CHECK(unknown.err.starts_with("podnet: "));
+    CHECK(run_podnet(root, {"policy", "explain", "good", "web"}).exit_code == 2);
     auto ls = run_podnet(root, {"policy", "ls", "-n", "demo"});
     CHECK(ls.out.find("access-nginx   run=nginx      Ingress") != std::string::npos);
 

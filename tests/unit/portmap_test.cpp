@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "nft/nft.hpp"
+#include "portmap/host_port.hpp"
 #include "portmap/portmap.hpp"
 
 using namespace podnet;
@@ -98,7 +99,7 @@ TEST_CASE("bad -p mappings: one line naming the text and why") {
         {"1234567:80", "port 1234567 is out of range (1-65535)"},
         {"8000-8002:80-81",
          "host ports 8000-8002 (3) and container ports 80-81 (2) differ in number"},
-        {"8000-8001:80", "host ports 8000-8001 (2) and container ports 80 (1) differ in number"},
+        {"80:8000-8001", "host ports 80 (1) and container ports 8000-8001 (2) differ in number"},
         {"8090-8080:80-90", "range 8090-8080 is backwards"},
         {"80-:80", "missing port number"},
         {"80:80/sctp", "unsupported protocol \"sctp\" (tcp or udp)"},
@@ -106,10 +107,13 @@ TEST_CASE("bad -p mappings: one line naming the text and why") {
         {"banana", "\"banana\" is not a port number"},
         {"8080:80x", "\"80x\" is not a port number"},
         {"+80:80", "\"+80\" is not a port number"},
-        {"80", "HOSTPORT missing, want HOSTPORT:CONTAINERPORT"},
-        {":80", "HOSTPORT missing, want HOSTPORT:CONTAINERPORT"},
-        {"127.0.0.1::80", "HOSTPORT missing, want HOSTPORT:CONTAINERPORT"},
         {"8080:", "CONTAINERPORT missing, want HOSTPORT:CONTAINERPORT"},
+        {":", "CONTAINERPORT missing, want HOSTPORT:CONTAINERPORT"},
+        {"127.0.0.1::", "CONTAINERPORT missing, want HOSTPORT:CONTAINERPORT"},
+        {"0", "port 0 is out of range (1-65535)"},
+        {"80-", "missing port number"},
+        {"127.0.0.1::0/udp", "port 0 is out of range (1-65535)"},
+        {"[127.0.0.1]::80", "\"127.0.0.1\" in brackets is not an IPv6 address"},
         {":8080:80", "empty host IP"},
         {"1.2.3:80:80", "bad host IP: invalid IP address \"1.2.3\""},
         {"::1:8080:80", "an IPv6 host address goes in brackets, as in [::1]:8080:80"},
@@ -128,6 +132,78 @@ TEST_CASE("bad -p mappings: one line naming the text and why") {
         CHECK(msg.find(c.why) != std::string::npos);
         CHECK(msg.find('\n') == std::string::npos);
     }
+}
+
+TEST_CASE("-p without a host port asks for a random one (Docker's -p 80)") {
+    auto plain = parse_port_mapping("80");
+    REQUIRE(plain);
+    REQUIRE(plain->size() == 1);
+    CHECK((*plain)[0].host_port == 0);
+    CHECK((*plain)[0].container_port == 80);
+    CHECK((*plain)[0].protocol == "tcp");
+    CHECK_FALSE((*plain)[0].host_ip);
+
+    CHECK(mapping(":80") == mapping("80"));
+    auto bound = mapping("127.0.0.1::53/udp");
+    CHECK(bound.host_port == 0);
+    CHECK(bound.container_port == 53);
+    CHECK(bound.protocol == "udp");
+    CHECK(bound.host_ip->str() == "127.0.0.1");
+    auto v6 = mapping("[::1]::80");
+    CHECK(v6.host_port == 0);
+    CHECK(v6.host_ip->str() == "::1");
+
+    // A container range without host ports: one random host port each.
+    auto range = parse_port_mapping("8000-8001");
+    REQUIRE(range);
+    REQUIRE(range->size() == 2);
+    CHECK((*range)[0].container_port == 8000);
+    CHECK((*range)[1].container_port == 8001);
+    CHECK((*range)[0].host_port == 0);
+    CHECK((*range)[1].host_port == 0);
+    // ...and the explicit range keeps meaning what it did.
+    auto explicit_range = parse_port_mapping("8000-8001:8000-8001");
+    REQUIRE(explicit_range);
+    CHECK((*explicit_range)[1].host_port == 8001);
+
+    // Docker's host range for one container port: one mapping, picking from the range.
+    auto pick = parse_port_mapping("127.0.0.1:8000-8010:80");
+    REQUIRE(pick);
+    REQUIRE(pick->size() == 1);
+    CHECK((*pick)[0].host_port == 0);
+    CHECK((*pick)[0].pick_first == 8000);
+    CHECK((*pick)[0].pick_last == 8010);
+    CHECK((*pick)[0].container_port == 80);
+
+    // Written back in the form it was asked for, and parsed back to the same.
+    for (const char* text : {"80/tcp", "127.0.0.1::53/udp", "[::1]::80/tcp", "8000-8010:80/tcp"}) {
+        CAPTURE(text);
+        CHECK(format_port_mapping(mapping(text)) == text);
+        CHECK(mapping(format_port_mapping(mapping(text)).c_str()) == mapping(text));
+    }
+}
+
+TEST_CASE("the ephemeral range is read as the kernel writes it; the walk wraps around") {
+    auto r = parse_ephemeral_range("32768\t60999\n");
+    REQUIRE(r);
+    CHECK(*r == HostPortRange{32768, 60999});
+    CHECK(*parse_ephemeral_range("40000 40002") == HostPortRange{40000, 40002});
+    for (const char* bad : {"", "32768", "60999 32768", "0 10", "1 70000", "a b", "1 2 3"}) {
+        CAPTURE(bad);
+        CHECK_FALSE(parse_ephemeral_range(bad));
+    }
+
+    HostPortRange range{100, 104};
+    std::vector<uint16_t> seen;
+    auto none = pick_port(range, 102, [&](uint16_t p) {
+        seen.push_back(p);
+        return false;
+    });
+    CHECK_FALSE(none);
+    CHECK(seen == std::vector<uint16_t>{102, 103, 104, 100, 101});
+    CHECK(pick_port(range, 103, [](uint16_t p) { return p != 103 && p != 104; }) == 100);
+    CHECK(pick_port(range, 7, [](uint16_t) { return true; }) == 100);
+    CHECK(pick_port(HostPortRange{65535, 65535}, 65535, [](uint16_t) { return true; }) == 65535);
 }
 
 TEST_CASE("format_port_mapping is canonical and parses back") {
