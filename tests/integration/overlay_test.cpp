@@ -383,3 +383,82 @@ TEST_CASE("an IPv6 cluster over an IPv4 underlay: vxlan carries it; host-gw says
     CHECK(sh("ip link show pnlab0").exit_code != 0);
     CHECK(leftovers(root).empty());
 }
+
+namespace {
+
+std::string file_text(const std::string& path) {
+    auto r = sh("cat " + path + " 2>/dev/null");
+    return r.exit_code == 0 ? r.out : "";
+}
+
+// Until `done()` or ~10 s.
+template <typename F>
+bool eventually(F done) {
+    for (int i = 0; i < 500; ++i) {
+        if (done()) return true;
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return done();
+}
+
+}  // namespace
+
+TEST_CASE("overlay agent run by hand on a fresh --root: lease, subnet.env, and leases after") {
+    // Exactly as a user starts it: the podnet binary, a fresh root (no state/ yet), flannel's
+    // JSON for a host-gw network, the node's address on an underlay link of this namespace.
+    std::string root = make_temp_dir("pn-agent");
+    std::string net = root + ".net.json";
+    REQUIRE(sh("printf '%s' '{\"Network\": \"10.244.0.0/16\", \"EnableNFTables\": false, "
+               "\"Backend\": {\"Type\": \"host-gw\"}}' > " +
+               net)
+                .exit_code == 0);
+    REQUIRE(sh("ip link add pnu0 type dummy && ip addr add 192.168.77.1/24 dev pnu0 && "
+               "ip link set pnu0 up")
+                .exit_code == 0);
+    auto leases = run_podnet(root, {"overlay", "leases", "--network-config", net});
+    CHECK_MESSAGE(leases.exit_code == 0, leases.err);  // a fresh root has no leases: no error
+
+    CommandResult agent;
+    std::thread runner([&] {
+        agent = run_command(
+            {bin_dir() + "/podnet", "--root", root, "overlay", "agent", "--network-config", net,
+             "--public-ip", "192.168.77.1", "--node", "n1", "--ttl", "3"},
+            {}, 60000);
+    });
+    std::string env_path = root + "/run/overlay/subnet.env";
+    bool written = eventually([&] { return !file_text(env_path).empty(); });
+    CHECK(written);
+    CHECK(file_text(env_path) ==
+          "FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_SUBNET=10.244.1.1/24\nFLANNEL_MTU=1500\n"
+          "FLANNEL_IPMASQ=true\n");
+    leases = run_podnet(root, {"overlay", "leases", "--network-config", net, "--json"});
+    REQUIRE_MESSAGE(leases.exit_code == 0, leases.err);
+    json held = json::parse(leases.out);
+    REQUIRE(held.size() == 1);
+    CHECK(held[0]["subnet"] == "10.244.1.0/24");
+    CHECK(held[0]["PublicIP"] == "192.168.77.1");
+
+    // The lease changes (another node took the subnet while this one's record went): at its next
+    // renewal the agent takes another subnet, and subnet.env follows.
+    std::string store = root + "/state/overlay/leases.json";
+    auto doc = json::parse(file_text(store));
+    doc["leases"]["10.244.1.0-24"]["PublicIP"] = "192.168.77.9";
+    doc["leases"]["10.244.1.0-24"]["expiration_ms"] = 99999999999999;
+    REQUIRE(
+        sh("printf '%s' '" + doc.dump() + "' > " + store + ".new && mv " + store + ".new " + store)
+            .exit_code == 0);
+    CHECK(eventually([&] {
+        return file_text(env_path).find("FLANNEL_SUBNET=10.244.2.1/24\n") != std::string::npos;
+    }));
+
+    auto record = json::parse(file_text(root + "/run/overlay/agent.json"));
+    REQUIRE(sh("kill -TERM " + std::to_string(record["pid"].get<int>())).exit_code == 0);
+    runner.join();
+    CHECK_MESSAGE(agent.exit_code == 0, agent.err);
+    CHECK(agent.err.find("No such file or directory") == std::string::npos);
+    CHECK(agent.err.find("EnableNFTables") == std::string::npos);  // false: nothing to say
+
+    CHECK(run_podnet(root, {"network", "rm", "podnet"}).exit_code == 0);
+    CHECK(sh("nft delete table inet podnet_overlay && ip link del pnu0").exit_code == 0);
+    CHECK(leftovers(root).empty());
+}
