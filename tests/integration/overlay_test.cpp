@@ -331,6 +331,11 @@ TEST_CASE("lab bad input: one line, non-zero, nothing made") {
     CHECK(r.err.find("--cluster-cidr") != std::string::npos);
     CHECK(run_podnet(root, {"lab", "status"}).exit_code != 0);
     CHECK(sh("ip link show pnlab0").exit_code != 0);
+    // No lab to take down is not an error (as `kind delete cluster`): exit 0, nothing on stdout.
+    auto down = run_podnet(root, {"lab", "down"});
+    CHECK_MESSAGE(down.exit_code == 0, down.err);
+    CHECK(down.out.empty());
+    CHECK(down.err == "lab: no lab under " + root + "/run\n");
 }
 
 TEST_CASE("a lab up that fails half-way takes down what it built; a foreign pnlab0 is refused") {
@@ -361,6 +366,10 @@ TEST_CASE("an IPv6 cluster over an IPv4 underlay: vxlan carries it; host-gw says
     std::string root = make_temp_dir("pn-lab");
     auto up = run_podnet(root, {"lab", "up", "--nodes", "2", "--cluster-cidr", "fd10::/48"});
     REQUIRE_MESSAGE(up.exit_code == 0, up.err);
+    // Steps on stderr, one per node as it becomes ready; stdout stays "NODE IP SUBNET" lines.
+    CHECK_MESSAGE(up.err.find("lab: node1 up (fd10:0:0:1::/64)\n") != std::string::npos, up.err);
+    CHECK(up.err.find("lab: node2 up (fd10:0:0:2::/64)\n") != std::string::npos);
+    CHECK(up.out.find("node1 192.168.100.1 fd10:0:0:1::/64\n") != std::string::npos);
     json status = lab_status(root);
     CHECK(status["nodes"][0]["subnet"] == "fd10:0:0:1::/64");
     CHECK(status["nodes"][1]["subnet"] == "fd10:0:0:2::/64");
@@ -378,7 +387,10 @@ TEST_CASE("an IPv6 cluster over an IPv4 underlay: vxlan carries it; host-gw says
     CHECK(ip[0].starts_with("fd10:0:0:1::"));
     CHECK(ask(root, "node1", "p1", "tcp", ip[1]) == "p2 saw " + ip[0]);
     CHECK(ask(root, "node2", "p2", "udp", ip[0]) == "p1 saw " + ip[1]);
-    CHECK(run_podnet(root, {"lab", "down"}).exit_code == 0);
+    auto down = run_podnet(root, {"lab", "down"});
+    CHECK(down.exit_code == 0);
+    CHECK(down.err.find("lab: node2 down\n") != std::string::npos);
+    CHECK(run_podnet(root, {"lab", "down"}).exit_code == 0);  // again: nothing left to do
     CHECK(leftovers(root).empty());
 
     auto hostgw = run_podnet(
