@@ -253,6 +253,41 @@ CniResult<std::vector<PortMapping>> parse_port_mappings(const json& list) {
     return out;
 }
 
+// runtimeConfig.ips into the config's static addresses. Checked against the subnets here, so a
+// wrong address fails before anything is made.
+CniResult<void> parse_static_ips(const json& list, PluginConfig& config) {
+    if (list.is_null()) return {};
+    if (!list.is_array())
+        return bad_config("runtimeConfig.ips must be an array, not " + json_type_name(list));
+    for (size_t i = 0; i < list.size(); ++i) {
+        std::string where = "runtimeConfig.ips[" + std::to_string(i) + "]";
+        if (!list[i].is_string()) return bad_config(where + " must be a string");
+        std::string text = list[i].get<std::string>();
+        // host-local takes an address with or without a prefix length; so does podnet-cni.
+        auto slash = text.find('/');
+        std::string address_text = text.substr(0, slash);
+        auto address = parse_ip(address_text);
+        if (!address) return bad_config(where + ": " + address.error().message);
+        if (slash != std::string::npos) {
+            auto prefix = parse_prefix(text, false);
+            if (!prefix) return bad_config(where + ": " + prefix.error().message);
+        }
+        std::optional<IpAddress>& slot = address->is_v4() ? config.ip : config.ip6;
+        if (slot)
+            return bad_config(where + ": a second " + (address->is_v4() ? "IPv4" : "IPv6") +
+                              " address (" + text + " after " + slot->str() + "); one per family");
+        std::optional<IpPrefix> subnet =
+            address->is_v4() ? std::optional<IpPrefix>(config.subnet) : config.subnet6;
+        if (!subnet)
+            return bad_config(where + ": " + text + " is IPv6, and the network has no \"subnet6\"");
+        if (!subnet->contains(*address))
+            return bad_config(where + ": " + text + " is outside the network's subnet " +
+                              subnet->str());
+        slot = *address;
+    }
+    return {};
+}
+
 CniResult<std::vector<AttachmentId>> parse_valid_attachments(const json& list) {
     std::vector<AttachmentId> out;
     if (list.is_null()) return out;  // Go marshals an empty slice that was never made as null
@@ -422,6 +457,8 @@ CniResult<PluginConfig> parse_config(std::string_view stdin_text, std::string_vi
             if (!mappings) return std::unexpected(mappings.error());
             config.port_mappings = std::move(*mappings);
         }
+        if (rc.contains("ips"))
+            if (auto r = parse_static_ips(rc["ips"], config); !r) return std::unexpected(r.error());
     }
     if (doc.contains("prevResult") && !doc["prevResult"].is_null()) {
         if (!doc["prevResult"].is_object())
@@ -965,6 +1002,8 @@ CniResult<std::string> cmd_add(const Request& req, bool& used_nft) {
     request.interface = req.ifname;
     request.host_interface = host_if;
     request.ipv6_off_without_v6 = true;
+    request.ip = c.ip;
+    request.ip6 = c.ip6;
     auto att = BridgeDriver(layout.ipam_dir).attach(network, request, rollback);
     if (!att) return internal(att.error().wrap(what));
     state.mac = att->mac;

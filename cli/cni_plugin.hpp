@@ -81,6 +81,9 @@ struct PluginConfig {
     std::string state_root = "/var/lib/podnet-cni";
     std::string run_root = "/run/podnet-cni";
     std::vector<PortMapping> port_mappings;  // runtimeConfig.portMappings
+    // runtimeConfig.ips (the `ips` capability, CNI's CONVENTIONS.md): static addresses, at most
+    // one per family, inside "subnet" / "subnet6"; "10.78.0.50" or "10.78.0.50/16" alike.
+    std::optional<IpAddress> ip, ip6;
     std::optional<nlohmann::json> prev_result;
     std::vector<AttachmentId> valid_attachments;  // GC only
 };

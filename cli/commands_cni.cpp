@@ -10,6 +10,7 @@
 #include "cni-runner/conf.hpp"
 #include "cni-runner/runner.hpp"
 #include "common/fs.hpp"
+#include "sandbox/cni_networking.hpp"
 
 namespace podnet::cli {
 
@@ -62,12 +63,12 @@ int cmd_cni(Context& ctx, Args args) {
     if ((per_container && pos.size() != 3) || (per_network && pos.size() != 2))
         return usage_error(cni_usage);
 
-    std::string conf_dir = env_or("NETCONFPATH", ctx.config.cni_conf_dir);
-    auto list = cni::find_network(conf_dir, pos[1]);
+    // The same lookup as `--network cni:NAME` (sandbox/cni_networking.hpp).
+    auto list = find_cni_network(ctx.config, pos[1]);
     if (!list) return report(list.error());
 
     cni::RunnerOptions options;
-    options.plugin_dirs = cni::split_path_list(env_or("CNI_PATH", ctx.config.cni_plugin_path));
+    options.plugin_dirs = cni::split_path_list(cni_search(ctx.config).plugin_path);
     options.cache_dir = ctx.config.effective_cni_cache_dir();
     options.timeout = std::chrono::seconds(ctx.config.cni_timeout_seconds);
     if (parsed->has("timeout")) {

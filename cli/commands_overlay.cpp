@@ -40,6 +40,11 @@ std::string self_binary() {
     return n > 0 ? std::string(exe, static_cast<size_t>(n)) : "podnet";
 }
 
+// Steps of lab up/down on stderr, so that stdout stays what scripts parse.
+void lab_progress(const std::string& line) {
+    std::cerr << "lab: " << line << std::endl;
+}
+
 // The overlay's network: --network-config FILE (flannel's JSON) or podnet.toml's [overlay].
 Result<overlay::OverlayConfig> network_config(const Context& ctx, const ParsedArgs& parsed) {
     if (parsed.has("network-config")) {
@@ -48,7 +53,7 @@ Result<overlay::OverlayConfig> network_config(const Context& ctx, const ParsedAr
         if (!text) return std::unexpected(text.error());
         return overlay::parse_flannel_json(*text, path);
     }
-    if (ctx.config.overlay.network.empty())
+    if (ctx.config.overlay.network.empty() && ctx.config.overlay.ipv6_network.empty())
         return fail(
             "overlay: no network (--network-config FILE, or [overlay] network in podnet.toml)");
     return overlay::overlay_config_from(ctx.config.overlay);
@@ -178,6 +183,7 @@ int overlay_agent(Context& ctx, Args args) {
     if (options.ttl_seconds < 3) return usage_error("--ttl: at least 3 seconds");
     options.log = log_line;
     options.record_path = overlay::agent_record_path(ctx.config.run_root);
+    options.subnet_env_path = overlay::subnet_env_path(ctx.config.run_root);
     options.on_lease = [&](const overlay::Lease& own, int pod_mtu) -> Result<void> {
         auto rt = ctx.runtime();
         if (!rt) return std::unexpected(rt.error());
@@ -212,6 +218,7 @@ int overlay_agent(Context& ctx, Args args) {
     log_line("starting: node " + options.node + ", " + options.local.public_ip.str() + " on " +
              options.local.underlay + ", backend " + overlay::backend_name(node->config.backend) +
              ", network " + node->config.network.str());
+    for (const auto& note : node->config.notes) log_line(note);
     auto r = overlay::run_agent(options, *node->store, node->netlink, stop_requested);
     if (!r) return report(r.error());
     return exit_ok;
@@ -322,6 +329,7 @@ int lab_up(Context& ctx, Args args) {
         options.cluster = *cidr;
     }
     if (::geteuid() != 0) return report(Error{"podnet lab needs root (namespaces)"});
+    options.progress = lab_progress;
     auto status = overlay::lab_up(options);
     if (!status) return report(status.error());
     if (parsed->has("json")) {
@@ -381,8 +389,10 @@ int lab_exec(Context& ctx, Args args) {
 
 int lab_down(Context& ctx, Args args) {
     if (!args.empty()) return usage_error("usage: podnet lab down");
-    if (auto r = overlay::lab_down(ctx.config.run_root, self_binary()); !r)
-        return report(r.error());
+    auto r = overlay::lab_down(ctx.config.run_root, self_binary(), lab_progress);
+    if (!r) return report(r.error());
+    // Idempotent, as `kind delete cluster`: no lab is success, said on stderr.
+    if (!*r) std::cerr << "lab: no lab under " << ctx.config.run_root << "\n";
     return exit_ok;
 }
 

@@ -114,27 +114,55 @@ Result<Config> parse_config(const std::string& toml_text, const std::string& sou
     }
     if (const toml::table* overlay = root["overlay"].as_table()) {
         OverlaySettings& o = config.overlay;
-        if (auto r = reject_unknown(
-                *overlay, "overlay",
-                {"network", "subnet_len", "subnet_min", "subnet_max", "backend", "vni", "port",
-                 "mtu", "direct_routing", "store", "public_ip", "iface", "node", "ttl_seconds"},
-                source);
+        if (auto r = reject_unknown(*overlay, "overlay",
+                                    {"network",
+                                     "subnet_len",
+                                     "subnet_min",
+                                     "subnet_max",
+                                     "enable_ipv4",
+                                     "enable_ipv6",
+                                     "ipv6_network",
+                                     "ipv6_subnet_len",
+                                     "ipv6_subnet_min",
+                                     "ipv6_subnet_max",
+                                     "enable_nftables",
+                                     "backend",
+                                     "vni",
+                                     "port",
+                                     "mtu",
+                                     "direct_routing",
+                                     "gbp",
+                                     "learning",
+                                     "store",
+                                     "public_ip",
+                                     "iface",
+                                     "node",
+                                     "ttl_seconds"},
+                                    source);
             !r)
             return std::unexpected(r.error());
         for (auto [key, field] :
              {std::pair{"network", &o.network}, std::pair{"subnet_min", &o.subnet_min},
-              std::pair{"subnet_max", &o.subnet_max}, std::pair{"backend", &o.backend},
+              std::pair{"subnet_max", &o.subnet_max}, std::pair{"ipv6_network", &o.ipv6_network},
+              std::pair{"ipv6_subnet_min", &o.ipv6_subnet_min},
+              std::pair{"ipv6_subnet_max", &o.ipv6_subnet_max}, std::pair{"backend", &o.backend},
               std::pair{"store", &o.store}, std::pair{"public_ip", &o.public_ip},
               std::pair{"iface", &o.iface}, std::pair{"node", &o.node}})
             if (auto r = read_key(*overlay, "overlay", key, *field, source); !r)
                 return std::unexpected(r.error());
         for (auto [key, field] : {std::pair{"subnet_len", &o.subnet_len}, std::pair{"vni", &o.vni},
                                   std::pair{"port", &o.port}, std::pair{"mtu", &o.mtu},
-                                  std::pair{"ttl_seconds", &o.ttl_seconds}})
+                                  std::pair{"ttl_seconds", &o.ttl_seconds},
+                                  std::pair{"ipv6_subnet_len", &o.ipv6_subnet_len}})
             if (auto r = read_key(*overlay, "overlay", key, *field, source); !r)
                 return std::unexpected(r.error());
-        if (auto r = read_key(*overlay, "overlay", "direct_routing", o.direct_routing, source); !r)
-            return std::unexpected(r.error());
+        for (auto [key, field] :
+             {std::pair{"direct_routing", &o.direct_routing}, std::pair{"gbp", &o.gbp},
+              std::pair{"learning", &o.learning}, std::pair{"enable_ipv4", &o.enable_ipv4},
+              std::pair{"enable_ipv6", &o.enable_ipv6},
+              std::pair{"enable_nftables", &o.enable_nftables}})
+            if (auto r = read_key(*overlay, "overlay", key, *field, source); !r)
+                return std::unexpected(r.error());
         if (o.ttl_seconds < 3 || o.ttl_seconds > 86400)
             return fail(source + ": [overlay] ttl_seconds: must be 3..86400");
     }
@@ -175,11 +203,20 @@ std::string config_to_toml(const Config& config) {
                         {"subnet_len", o.subnet_len},
                         {"subnet_min", o.subnet_min},
                         {"subnet_max", o.subnet_max},
+                        {"enable_ipv4", o.enable_ipv4},
+                        {"enable_ipv6", o.enable_ipv6},
+                        {"ipv6_network", o.ipv6_network},
+                        {"ipv6_subnet_len", o.ipv6_subnet_len},
+                        {"ipv6_subnet_min", o.ipv6_subnet_min},
+                        {"ipv6_subnet_max", o.ipv6_subnet_max},
+                        {"enable_nftables", o.enable_nftables},
                         {"backend", o.backend},
                         {"vni", o.vni},
                         {"port", o.port},
                         {"mtu", o.mtu},
                         {"direct_routing", o.direct_routing},
+                        {"gbp", o.gbp},
+                        {"learning", o.learning},
                         {"store", config.effective_overlay_store()},
                         {"public_ip", o.public_ip},
                         {"iface", o.iface},

@@ -17,9 +17,17 @@ struct OverlaySettings {
     std::string network;  // the cluster CIDR; empty: no [overlay] (flags must say it)
     int64_t subnet_len = 0;
     std::string subnet_min, subnet_max;
+    // flannel's EnableIPv4/EnableIPv6 and IPv6* keys: an IPv6-only cluster is enable_ipv4 =
+    // false, enable_ipv6 = true and ipv6_network (dual stack is refused by overlay/).
+    bool enable_ipv4 = true, enable_ipv6 = false;
+    std::string ipv6_network;
+    int64_t ipv6_subnet_len = 0;
+    std::string ipv6_subnet_min, ipv6_subnet_max;
+    bool enable_nftables = false;  // flannel's switch; podnet always uses nftables
     std::string backend = "vxlan";
     int64_t vni = 1, port = 0, mtu = 0;
     bool direct_routing = false;
+    bool gbp = false, learning = false;  // flannel's vxlan options: only false is supported
     std::string store;      // "file:PATH" or "etcd:URL[,URL...]"; empty: file under state_root
     std::string public_ip;  // empty: --public-ip
     std::string iface;      // empty: the link holding public_ip

@@ -39,7 +39,31 @@ void write_record(const AgentOptions& o, const std::string& subnet, int peers) {
     if (!r && o.log) o.log("agent record: " + r.error().message);
 }
 
+// Replaced atomically (a reader sees the old file or the new one, never half of one).
+Result<void> write_subnet_env(const AgentOptions& o, const Lease& own, int mtu) {
+    if (o.subnet_env_path.empty()) return {};
+    auto dir = o.subnet_env_path.substr(0, o.subnet_env_path.rfind('/'));
+    auto r = make_dirs(dir, 0755);
+    if (r)
+        r = write_file_atomic(o.subnet_env_path, subnet_env(o.config, own, mtu, o.ip_masq), 0644);
+    if (!r) return wrap(r.error(), "subnet.env");
+    return {};
+}
+
 }  // namespace
+
+std::string subnet_env_path(const std::string& run_root) {
+    return run_root + "/overlay/subnet.env";
+}
+
+std::string subnet_env(const OverlayConfig& config, const Lease& own, int mtu, bool ip_masq) {
+    // flannel writes the first address of the subnet (the node's gateway), not the subnet.
+    const std::string gateway = own.subnet.at(1).str() + "/" + std::to_string(own.subnet.length);
+    const std::string v6 = config.network.address.is_v4() ? "" : "IPV6_";
+    return "FLANNEL_" + v6 + "NETWORK=" + config.network.str() + "\n" + "FLANNEL_" + v6 +
+           "SUBNET=" + gateway + "\n" + "FLANNEL_MTU=" + std::to_string(mtu) + "\n" +
+           "FLANNEL_IPMASQ=" + (ip_masq ? "true" : "false") + "\n";
+}
 
 std::string agent_record_path(const std::string& run_root) {
     return run_root + "/overlay/agent.json";
@@ -120,6 +144,8 @@ Result<void> run_agent(const AgentOptions& o, LeaseStore& store, NetlinkSocket& 
     if (auto r = (*backend)->activate(own); !r) return std::unexpected(r.error());
     if (o.on_lease)
         if (auto r = o.on_lease(own, (*backend)->pod_mtu()); !r) return std::unexpected(r.error());
+    if (auto r = write_subnet_env(o, own, (*backend)->pod_mtu()); !r)
+        return std::unexpected(r.error());
     write_record(o, own.subnet.str(), -1);
 
     std::string applied;
@@ -165,6 +191,8 @@ Result<void> run_agent(const AgentOptions& o, LeaseStore& store, NetlinkSocket& 
                     if (o.on_lease)
                         if (auto r = o.on_lease(own, (*backend)->pod_mtu()); !r)
                             log(r.error().message);
+                    if (auto r = write_subnet_env(o, own, (*backend)->pod_mtu()); !r)
+                        log(r.error().message);
                     applied.clear();  // reconcile against the new lease
                     write_record(o, own.subnet.str(), -1);
                 }

@@ -29,7 +29,21 @@ struct AgentOptions {
     std::function<void(const std::string&)> log;  // one line each
     // Where the agent says how far it got (see AgentRecord); empty: nowhere.
     std::string record_path;
+    // flannel's subnet.env (see subnet_env), rewritten whenever the lease changes; empty: none.
+    std::string subnet_env_path;
+    bool ip_masq = true;  // FLANNEL_IPMASQ: the agent masquerades traffic leaving the cluster
 };
+
+// flanneld's --subnet-file, for tools made for flannel (its CNI plugin, scripts) to read:
+//   FLANNEL_NETWORK=10.244.0.0/16    the cluster (FLANNEL_IPV6_NETWORK for an IPv6 cluster)
+//   FLANNEL_SUBNET=10.244.1.1/24     the node's gateway address with the subnet's length
+//                                    (FLANNEL_IPV6_SUBNET for an IPv6 cluster)
+//   FLANNEL_MTU=1450                 what pod interfaces should use
+//   FLANNEL_IPMASQ=true
+// Under <run_root>/overlay/subnet.env (flannel: /run/flannel/subnet.env).
+[[nodiscard]] std::string subnet_env_path(const std::string& run_root);
+[[nodiscard]] std::string subnet_env(const OverlayConfig& config, const Lease& own, int mtu,
+                                     bool ip_masq);
 
 // What a running agent last did, in a small JSON file, so that a caller that started it (the
 // lab, a test, an init script) can wait until the node is usable rather than until it merely

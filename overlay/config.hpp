@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "common/config.hpp"
 #include "common/ip.hpp"
@@ -26,6 +27,9 @@ struct OverlayConfig {
     uint16_t port = 0;  // 0: 8472 for vxlan (the Linux default flannel uses), 8285 for udp
     int mtu = 0;        // 0: the underlay's minus the encapsulation (50 vxlan, 28 udp)
     bool direct_routing = false;  // vxlan: plain routes to nodes on the same underlay subnet
+    // flannel keys accepted without effect, one line each ("EnableNFTables: podnet always uses
+    // nftables, accepted"), for the agent to log.
+    std::vector<std::string> notes;
 
     // Number of subnets between subnet_min and subnet_max.
     [[nodiscard]] uint64_t capacity() const;
@@ -36,9 +40,15 @@ struct OverlayConfig {
 // min <= max, VNI within 24 bits. Errors say which field and why.
 [[nodiscard]] Result<OverlayConfig> finish_config(OverlayConfig config);
 
-// flannel's JSON: {"Network": "10.244.0.0/16", "SubnetLen": 24, "SubnetMin": "...",
-// "SubnetMax": "...", "Backend": {"Type": "vxlan", "VNI": 1, "Port": 8472, "MTU": 1450,
-// "DirectRouting": false}}. Unknown keys are errors, as everywhere in podnet.
+// flannel's net-conf.json: every key flannel reads (pkg/subnet/config.go and its backends) is
+// honoured or refused with the reason, keys matched without regard to case as Go's encoding/json
+// does. Honoured: Network, SubnetLen, SubnetMin, SubnetMax, EnableIPv4, EnableIPv6 (one family:
+// EnableIPv4 false with EnableIPv6 true is an IPv6 cluster on IPv6Network, IPv6SubnetLen,
+// IPv6SubnetMin, IPv6SubnetMax), Backend.Type vxlan|host-gw|udp, Backend.VNI, Port, MTU,
+// DirectRouting. Refused: dual stack, Networks/IPv6Networks (MultiClusterCIDR), GBP and Learning
+// true, other backend types. Accepted without effect (a note): EnableNFTables, keys flannel
+// ignores too (Windows' MacPrefix, another backend's keys, IPv6* without EnableIPv6). Keys
+// flannel does not know are errors, as everywhere in podnet.
 [[nodiscard]] Result<OverlayConfig> parse_flannel_json(std::string_view text,
                                                        const std::string& source);
 

@@ -36,10 +36,18 @@ Result<FileLeaseStore::Contents> FileLeaseStore::read(int64_t now_ms) const {
     return c;
 }
 
-Result<void> FileLeaseStore::write(const nlohmann::json& records) const {
+Result<FileLock> FileLeaseStore::lock(bool exclusive) const {
+    // The store's directory is made on first use: an agent or `overlay leases` run by hand on a
+    // fresh --root must not fail on the lock file's missing parent (and retry that forever).
     auto slash = path_.rfind('/');
     if (slash != std::string::npos && slash > 0)
-        if (auto r = make_dirs(path_.substr(0, slash), 0755); !r) return r;
+        if (auto r = make_dirs(path_.substr(0, slash), 0755); !r)
+            return wrap(r.error(), "lease store " + path_);
+    return FileLock::acquire(path_ + ".lock",
+                             exclusive ? FileLock::Mode::exclusive : FileLock::Mode::shared);
+}
+
+Result<void> FileLeaseStore::write(const nlohmann::json& records) const {
     nlohmann::json doc = {{"leases", records}};
     return write_file_atomic(path_, doc.dump(2) + "\n", 0644);
 }
@@ -76,8 +84,8 @@ Result<bool> FileLeaseStore::wait_for_change(int timeout_ms) {
 }
 
 Result<Lease> FileLeaseStore::acquire(const LeaseRequest& request) {
-    auto lock = FileLock::acquire(path_ + ".lock", FileLock::Mode::exclusive);
-    if (!lock) return std::unexpected(lock.error());
+    auto guard = lock(true);
+    if (!guard) return std::unexpected(guard.error());
     int64_t now = now_unix_ms();
     auto c = read(now);
     if (!c) return std::unexpected(c.error());
@@ -95,8 +103,8 @@ Result<Lease> FileLeaseStore::acquire(const LeaseRequest& request) {
 }
 
 Result<Lease> FileLeaseStore::renew(const Lease& lease, int ttl_seconds) {
-    auto lock = FileLock::acquire(path_ + ".lock", FileLock::Mode::exclusive);
-    if (!lock) return std::unexpected(lock.error());
+    auto guard = lock(true);
+    if (!guard) return std::unexpected(guard.error());
     int64_t now = now_unix_ms();
     auto c = read(now);
     if (!c) return std::unexpected(c.error());
@@ -117,8 +125,8 @@ Result<Lease> FileLeaseStore::renew(const Lease& lease, int ttl_seconds) {
 }
 
 Result<LeaseList> FileLeaseStore::list() {
-    auto lock = FileLock::acquire(path_ + ".lock", FileLock::Mode::shared);
-    if (!lock) return std::unexpected(lock.error());
+    auto guard = lock(false);
+    if (!guard) return std::unexpected(guard.error());
     auto c = read(now_unix_ms());
     if (!c) return std::unexpected(c.error());
     if (auto r = remember(); !r) return std::unexpected(r.error());
@@ -126,8 +134,8 @@ Result<LeaseList> FileLeaseStore::list() {
 }
 
 Result<void> FileLeaseStore::release(const IpPrefix& subnet) {
-    auto lock = FileLock::acquire(path_ + ".lock", FileLock::Mode::exclusive);
-    if (!lock) return std::unexpected(lock.error());
+    auto guard = lock(true);
+    if (!guard) return std::unexpected(guard.error());
     auto c = read(now_unix_ms());
     if (!c) return std::unexpected(c.error());
     c->records.erase(subnet_key(subnet));

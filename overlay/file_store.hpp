@@ -10,6 +10,7 @@
 #include <optional>
 #include <string>
 
+#include "common/file_lock.hpp"
 #include "overlay/lease.hpp"
 
 namespace podnet::overlay {
@@ -35,6 +36,8 @@ class FileLeaseStore final : public LeaseStore {
         std::vector<IpPrefix> unreadable;                   // subnets of records skipped
     };
     [[nodiscard]] Result<Contents> read(int64_t now_ms) const;
+    // The store's lock, its directory made first.
+    [[nodiscard]] Result<FileLock> lock(bool exclusive) const;
     [[nodiscard]] Result<void> write(const nlohmann::json& records) const;
 
     // What stat() says of the file; all zero when it does not exist.

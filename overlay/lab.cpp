@@ -12,6 +12,7 @@
 #include <cstring>
 #include <future>
 #include <optional>
+#include <set>
 #include <thread>
 
 #include "common/config.hpp"
@@ -246,6 +247,13 @@ Result<LabStatus> build_lab(const LabOptions& o, const OverlayConfig& config) {
             return wrap(c.error(), context);
         if (auto a = start_agent(o.root, k, o.podnet_binary); !a) return wrap(a.error(), context);
     }
+    auto say = [&](const std::string& line) {
+        if (o.progress) o.progress(line);
+    };
+    say(std::to_string(o.nodes) + (o.nodes == 1 ? " node" : " nodes") + " started (" +
+        backend_name(config.backend) + ", " + config.network.str() + ", store " + o.store +
+        "); waiting for their leases");
+    std::set<std::string> announced;
 
     // Ready when every node holds a lease, its pod network uses it, and it has reconciled.
     int timeout_ms = o.timeout_ms > 0 ? o.timeout_ms : 15000 + 500 * o.nodes;
@@ -261,7 +269,10 @@ Result<LabStatus> build_lab(const LabOptions& o, const OverlayConfig& config) {
                             (log ? log->substr(log->size() > 300 ? log->size() - 300 : 0)
                                  : std::string("no log")));
             }
-            if (n.ready) ++ready;
+            if (n.ready) {
+                ++ready;
+                if (announced.insert(n.name).second) say(n.name + " up (" + n.subnet + ")");
+            }
         }
         if (ready == status->nodes.size()) return status;
         if (std::chrono::steady_clock::now() > deadline)
@@ -320,7 +331,7 @@ Result<LabStatus> lab_up(const LabOptions& o) {
     // leaves nothing behind (and the error is the one that stopped it).
     auto built = build_lab(o, *finished);
     if (!built)
-        if (auto down = lab_down(o.root, o.podnet_binary); !down)
+        if (auto down = lab_down(o.root, o.podnet_binary, nullptr); !down)
             return wrap(built.error(), "lab (and lab down: " + down.error().message + ")");
     return built;
 }
@@ -413,11 +424,15 @@ Result<LabNode> lab_node(const std::string& root, const std::string& node) {
                 std::to_string(status->nodes.size()) + ")");
 }
 
-Result<void> lab_down(const std::string& root, const std::string& podnet_binary) {
+Result<bool> lab_down(const std::string& root, const std::string& podnet_binary,
+                      const std::function<void(const std::string&)>& progress) {
+    // No lab.json: no lab (lab up writes it before it builds anything).
+    if (!path_exists(lab_dir(root) + "/lab.json")) return false;
     auto status = lab_status(root);
     if (!status) return std::unexpected(status.error());
     std::vector<std::string> errors;
     for (const auto& n : status->nodes) {
+        if (progress) progress(n.name + " down");
         if (n.agent_running) {
             ::kill(n.agent_pid, SIGTERM);
             for (int i = 0; i < 300 && process_running(n.agent_pid, 0); ++i)
@@ -456,7 +471,7 @@ Result<void> lab_down(const std::string& root, const std::string& podnet_binary)
         for (const auto& e : errors) all += " " + e + ";";
         return fail(all);
     }
-    return {};
+    return true;
 }
 
 nlohmann::json lab_status_json(const LabStatus& s) {

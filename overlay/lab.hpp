@@ -9,6 +9,7 @@
 //   nodes/nodeK/{net (netns pin), podnet.toml (its [paths] and [overlay]), root/ (its state),
 //   agent.json, agent.log}
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -29,6 +30,8 @@ struct LabOptions {
     IpPrefix cluster;             // default 10.244.0.0/16
     std::string store = "file";   // or "etcd": started by the lab, on the underlay
     int timeout_ms = 0;           // for every node to hold its lease; 0: 15 s + 0.5 s per node
+    // One line per step a user waits for ("node3 up (10.244.3.0/24)"); empty: silent.
+    std::function<void(const std::string&)> progress;
 };
 
 struct LabNode {
@@ -57,8 +60,11 @@ struct LabStatus {
 [[nodiscard]] Result<LabStatus> lab_up(const LabOptions& options);
 [[nodiscard]] Result<LabStatus> lab_status(const std::string& root);
 // Stops the agents, removes each node's sandboxes, the namespaces, veths, bridge and files.
-// Keeps going after errors and reports them all; running it again finishes the job.
-[[nodiscard]] Result<void> lab_down(const std::string& root, const std::string& podnet_binary);
+// Keeps going after errors and reports them all; running it again finishes the job. No lab is
+// no work (false), as `kind delete cluster` succeeds without a cluster; true: one was taken down.
+[[nodiscard]] Result<bool> lab_down(
+    const std::string& root, const std::string& podnet_binary,
+    const std::function<void(const std::string&)>& progress = nullptr);
 // The node's network namespace pin and podnet root, for `lab exec` (the CLI joins and execs).
 [[nodiscard]] Result<LabNode> lab_node(const std::string& root, const std::string& node);
 

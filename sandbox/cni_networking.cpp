@@ -3,6 +3,8 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstdlib>
 #include <map>
 
 #include "cni-runner/conf.hpp"
@@ -27,7 +29,7 @@ std::string list_name(const AttachmentRecord& a) {
 // the bytes ADD used, which the cache keeps for exactly this.
 Result<cni::NetworkConfList> list_for_del(const Config& config, const std::string& name,
                                           const std::string& cached_bytes) {
-    auto list = cni::find_network(config.cni_conf_dir, name);
+    auto list = find_cni_network(config, name);
     if (list || cached_bytes.empty()) return list;
     return cni::parse_conf_list(cached_bytes, "cached configuration of " + name);
 }
@@ -71,11 +73,40 @@ void fill_from_result(const json& result, AttachmentRecord& a) {
     }
 }
 
+std::string env_value(const char* name) {
+    const char* value = std::getenv(name);
+    return value != nullptr ? std::string(value) : std::string();
+}
+
 }  // namespace
+
+CniSearch cni_search(const Config& config) {
+    CniSearch s{config.cni_conf_dir, "[cni] conf_dir", config.cni_plugin_path, "[cni] plugin_path"};
+    // Empty counts as unset, as cnitool treats it.
+    if (auto dir = env_value("NETCONFPATH"); !dir.empty()) s = {dir, "NETCONFPATH", "", ""};
+    if (auto path = env_value("CNI_PATH"); !path.empty()) {
+        s.plugin_path = path;
+        s.plugin_path_from = "CNI_PATH";
+    } else {
+        s.plugin_path = config.cni_plugin_path;
+        s.plugin_path_from = "[cni] plugin_path";
+    }
+    return s;
+}
+
+Result<cni::NetworkConfList> find_cni_network(const Config& config, const std::string& name) {
+    CniSearch s = cni_search(config);
+    auto list = cni::find_network(s.conf_dir, name);
+    if (list) return list;
+    std::string from = s.conf_dir_from == "NETCONFPATH"
+                           ? "from NETCONFPATH"
+                           : "from [cni] conf_dir; NETCONFPATH overrides it";
+    return std::unexpected(Error{list.error().message + " (" + from + ")"});
+}
 
 cni::Runner make_cni_runner(const Config& config) {
     cni::RunnerOptions options;
-    options.plugin_dirs = cni::split_path_list(config.cni_plugin_path);
+    options.plugin_dirs = cni::split_path_list(cni_search(config).plugin_path);
     options.cache_dir = config.effective_cni_cache_dir();
     options.timeout = std::chrono::seconds(config.cni_timeout_seconds);
     std::string log_path = options.cache_dir + "/plugins.log";
@@ -95,9 +126,25 @@ Result<std::vector<AttachmentRecord>> attach_cni_networks(const Config& config,
                                                           Rollback& rollback) {
     std::vector<cni::NetworkConfList> lists;
     for (const auto& name : request.networks) {
-        auto list = cni::find_network(config.cni_conf_dir, name);
+        auto list = find_cni_network(config, name);
         if (!list) return wrap(list.error(), "network cni:" + name);
         lists.push_back(std::move(*list));
+    }
+    if (!request.ips.empty() && !lists.empty()) {
+        const cni::NetworkConfList& first = lists.front();
+        bool declared = std::ranges::any_of(first.plugins, [](const cni::PluginConf& p) {
+            return std::ranges::find(p.capabilities, "ips") != p.capabilities.end();
+        });
+        if (!declared) {
+            std::string ips;
+            for (const auto& ip : request.ips) ips += (ips.empty() ? "" : ", ") + ip;
+            return fail("network cni:" + first.name + ": static address " + ips +
+                        " needs the \"ips\" capability, and no plugin of " +
+                        (first.source.empty() ? first.name : first.source) +
+                        " declares it (add \"capabilities\": {\"ips\": true} to the plugin "
+                        "whose IPAM takes static addresses: podnet-cni, or bridge with "
+                        "host-local)");
+        }
     }
     if (auto r = make_dirs(config.effective_cni_cache_dir(), 0700); !r)
         return std::unexpected(r.error());

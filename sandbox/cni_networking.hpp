@@ -21,8 +21,25 @@ namespace podnet {
 
 inline constexpr std::string_view cni_network_prefix = "cni:";
 
-// The runner as the sandbox side uses it (conf dir, plugin path, cache and timeout from the
-// config); plugin stderr is appended to <state_root>/cni/plugins.log.
+// Where CNI networks and plugins are found — one answer for `podnet cni` and for
+// `--network cni:NAME`: NETCONFPATH and CNI_PATH from the environment (as cnitool and
+// libcni's callers read them), else podnet.toml's [cni] conf_dir and plugin_path.
+struct CniSearch {
+    std::string conf_dir;
+    std::string conf_dir_from;  // "NETCONFPATH" or "[cni] conf_dir"
+    std::string plugin_path;    // CNI_PATH syntax: dirs separated by ':'
+    std::string plugin_path_from;
+};
+[[nodiscard]] CniSearch cni_search(const Config& config);
+
+// The list named `name` in the conf dir; not found, the error says which directory was read and
+// what chose it: `no CNI network "x" in /etc/cni/net.d (from [cni] conf_dir; NETCONFPATH
+// overrides it)`.
+[[nodiscard]] Result<cni::NetworkConfList> find_cni_network(const Config& config,
+                                                            const std::string& name);
+
+// The runner as the sandbox side uses it (plugin dirs from cni_search, cache and timeout from
+// the config); plugin stderr is appended to <state_root>/cni/plugins.log.
 [[nodiscard]] cni::Runner make_cni_runner(const Config& config);
 
 struct CniAttachRequest {
@@ -34,7 +51,10 @@ struct CniAttachRequest {
 };
 
 // Load every list first (a bad name fails before any plugin runs), then ADD each; each success
-// pushes its DEL onto `rollback`.
+// pushes its DEL onto `rollback`. Static addresses go to the first network as the `ips`
+// capability; when no plugin of its list declares that capability they would be dropped
+// (libcni passes a capability only to plugins that declare it), so that is an error, before
+// any plugin runs.
 [[nodiscard]] Result<std::vector<AttachmentRecord>> attach_cni_networks(
     const Config& config, const CniAttachRequest& request, Rollback& rollback);
 

@@ -501,3 +501,60 @@ TEST_CASE("sandboxes on CNI networks: the reference chain and podnet-cni, rm and
     CHECK(unknown.err.find("nope") != std::string::npos);
     CHECK(leftovers(w.root).empty());
 }
+
+TEST_CASE("sandbox create on cni:NAME: found as podnet cni finds it; --ip is the ips capability") {
+    World w;
+    json pn = podnet_cni_list("pn", w.root);
+    pn["plugins"][0]["capabilities"]["ips"] = true;
+    w.conflist("20-pn.conflist", pn);
+    w.conflist("30-noips.conflist", reference_list("noips", w.root, "cni4", "10.94.0.0/24", false));
+    json ref = reference_list("ref", w.root, "cni5", "10.95.0.0/24");
+    ref["plugins"][0]["capabilities"] = {{"ips", true}};  // bridge hands it to host-local
+    w.conflist("10-ref.conflist", ref);
+
+    // NETCONFPATH and CNI_PATH, no podnet.toml [cni]: as `podnet cni` and cnitool look.
+    auto a = run_podnet(
+        w.root,
+        {"sandbox", "create", "--name", "a", "--network", "cni:pn", "--ip", "10.78.0.50", "--json"},
+        w.env());
+    REQUIRE_MESSAGE(a.exit_code == 0, a.err);
+    CHECK(json::parse(a.out)["attachments"][0]["ipv4"] == "10.78.0.50/16");
+
+    // The reference chain: bridge declares ips, host-local takes the address.
+    auto b = w.podnet({"sandbox", "create", "--name", "b", "--network", "cni:ref", "--ip",
+                       "10.95.0.50", "--json"});
+    REQUIRE_MESSAGE(b.exit_code == 0, b.err);
+    CHECK(json::parse(b.out)["attachments"][0]["ipv4"] == "10.95.0.50/24");
+
+    // No plugin declares ips: refused before any plugin runs, nothing left.
+    auto c = w.podnet(
+        {"sandbox", "create", "--name", "c", "--network", "cni:noips", "--ip", "10.94.0.50"});
+    CHECK(c.exit_code == 1);
+    CHECK_MESSAGE(c.err.find("network cni:noips: static address 10.94.0.50 needs the \"ips\" "
+                             "capability, and no plugin of " +
+                             w.conf_dir + "/30-noips.conflist declares it") != std::string::npos,
+                  c.err);
+    CHECK(std::count(c.err.begin(), c.err.end(), '\n') == 1);
+    CHECK(w.podnet({"sandbox", "inspect", "c"}).exit_code != 0);
+    CHECK(host_local_leases(w.root + "/host-local/noips") == 0);
+    CHECK(sh("ip link show cni4").exit_code != 0);  // bridge never ran
+
+    // Not found: the error names the directory it read and what chose it.
+    auto missing = run_podnet(w.root, {"sandbox", "create", "--network", "cni:nope"}, w.env());
+    CHECK(missing.exit_code == 1);
+    CHECK_MESSAGE(missing.err.find("no CNI network \"nope\" in " + w.conf_dir +
+                                   " (from NETCONFPATH)") != std::string::npos,
+                  missing.err);
+    auto by_config = w.podnet({"sandbox", "create", "--network", "cni:nope"});
+    CHECK_MESSAGE(
+        by_config.err.find("no CNI network \"nope\" in " + w.conf_dir +
+                           " (from [cni] conf_dir; NETCONFPATH overrides it)") != std::string::npos,
+        by_config.err);
+    auto via_cni = run_podnet(w.root, {"cni", "version", "nope"}, w.env());
+    CHECK(via_cni.err.find("(from NETCONFPATH)") != std::string::npos);  // one lookup for both
+
+    REQUIRE(run_podnet(w.root, {"sandbox", "rm", "-f", "a"}, w.env()).exit_code == 0);
+    REQUIRE(w.podnet({"sandbox", "rm", "-f", "b"}).exit_code == 0);
+    CHECK(host_local_leases(w.root + "/host-local/ref") == 0);
+    CHECK(leftovers(w.root).empty());
+}

@@ -4,6 +4,11 @@
 // vanishes from the others' kernel state and gets its subnet back when it rejoins; a lab comes down
 // leaving nothing.
 
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -326,6 +331,11 @@ TEST_CASE("lab bad input: one line, non-zero, nothing made") {
     CHECK(r.err.find("--cluster-cidr") != std::string::npos);
     CHECK(run_podnet(root, {"lab", "status"}).exit_code != 0);
     CHECK(sh("ip link show pnlab0").exit_code != 0);
+    // No lab to take down is not an error (as `kind delete cluster`): exit 0, nothing on stdout.
+    auto down = run_podnet(root, {"lab", "down"});
+    CHECK_MESSAGE(down.exit_code == 0, down.err);
+    CHECK(down.out.empty());
+    CHECK(down.err == "lab: no lab under " + root + "/run\n");
 }
 
 TEST_CASE("a lab up that fails half-way takes down what it built; a foreign pnlab0 is refused") {
@@ -356,6 +366,10 @@ TEST_CASE("an IPv6 cluster over an IPv4 underlay: vxlan carries it; host-gw says
     std::string root = make_temp_dir("pn-lab");
     auto up = run_podnet(root, {"lab", "up", "--nodes", "2", "--cluster-cidr", "fd10::/48"});
     REQUIRE_MESSAGE(up.exit_code == 0, up.err);
+    // Steps on stderr, one per node as it becomes ready; stdout stays "NODE IP SUBNET" lines.
+    CHECK_MESSAGE(up.err.find("lab: node1 up (fd10:0:0:1::/64)\n") != std::string::npos, up.err);
+    CHECK(up.err.find("lab: node2 up (fd10:0:0:2::/64)\n") != std::string::npos);
+    CHECK(up.out.find("node1 192.168.100.1 fd10:0:0:1::/64\n") != std::string::npos);
     json status = lab_status(root);
     CHECK(status["nodes"][0]["subnet"] == "fd10:0:0:1::/64");
     CHECK(status["nodes"][1]["subnet"] == "fd10:0:0:2::/64");
@@ -373,7 +387,10 @@ TEST_CASE("an IPv6 cluster over an IPv4 underlay: vxlan carries it; host-gw says
     CHECK(ip[0].starts_with("fd10:0:0:1::"));
     CHECK(ask(root, "node1", "p1", "tcp", ip[1]) == "p2 saw " + ip[0]);
     CHECK(ask(root, "node2", "p2", "udp", ip[0]) == "p1 saw " + ip[1]);
-    CHECK(run_podnet(root, {"lab", "down"}).exit_code == 0);
+    auto down = run_podnet(root, {"lab", "down"});
+    CHECK(down.exit_code == 0);
+    CHECK(down.err.find("lab: node2 down\n") != std::string::npos);
+    CHECK(run_podnet(root, {"lab", "down"}).exit_code == 0);  // again: nothing left to do
     CHECK(leftovers(root).empty());
 
     auto hostgw = run_podnet(
@@ -381,5 +398,103 @@ TEST_CASE("an IPv6 cluster over an IPv4 underlay: vxlan carries it; host-gw says
     CHECK(hostgw.exit_code != 0);
     CHECK_MESSAGE(hostgw.err.find("differ in family") != std::string::npos, hostgw.err);
     CHECK(sh("ip link show pnlab0").exit_code != 0);
+    CHECK(leftovers(root).empty());
+}
+
+namespace {
+
+std::string file_text(const std::string& path) {
+    auto r = sh("cat " + path + " 2>/dev/null");
+    return r.exit_code == 0 ? r.out : "";
+}
+
+// Until `done()` or ~10 s.
+template <typename F>
+bool eventually(F done) {
+    for (int i = 0; i < 500; ++i) {
+        if (done()) return true;
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return done();
+}
+
+}  // namespace
+
+TEST_CASE("overlay agent run by hand on a fresh --root: lease, subnet.env, and leases after") {
+    // Exactly as a user starts it: the podnet binary, a fresh root (no state/ yet), flannel's
+    // JSON for a host-gw network, the node's address on an underlay link of this namespace.
+    std::string root = make_temp_dir("pn-agent");
+    std::string net = root + ".net.json";
+    REQUIRE(sh("printf '%s' '{\"Network\": \"10.244.0.0/16\", \"EnableNFTables\": false, "
+               "\"Backend\": {\"Type\": \"host-gw\"}}' > " +
+               net)
+                .exit_code == 0);
+    REQUIRE(sh("ip link add pnu0 type veth peer name pnu1 && "
+               "ip addr add 192.168.77.1/24 dev pnu0 && ip link set pnu1 up && "
+               "ip link set pnu0 up")
+                .exit_code == 0);
+    auto leases = run_podnet(root, {"overlay", "leases", "--network-config", net});
+    CHECK_MESSAGE(leases.exit_code == 0, leases.err);  // a fresh root has no leases: no error
+
+    // Started as a user would in a shell (`podnet ... overlay agent &`), its log in a file; the
+    // guard stops it (SIGTERM, as Ctrl-C) whatever the checks below do.
+    std::string log = root + ".agent.log";
+    pid_t agent = ::fork();
+    REQUIRE(agent >= 0);
+    if (agent == 0) {
+        int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        ::dup2(fd, 2);
+        std::string podnet = bin_dir() + "/podnet";
+        ::execl(podnet.c_str(), podnet.c_str(), "--root", root.c_str(), "overlay", "agent",
+                "--network-config", net.c_str(), "--public-ip", "192.168.77.1", "--node", "n1",
+                "--ttl", "3", static_cast<char*>(nullptr));
+        ::_exit(127);
+    }
+    struct StopAgent {
+        pid_t pid;
+        int status = -1;
+        void stop() {
+            if (pid <= 0) return;
+            ::kill(pid, SIGTERM);
+            ::waitpid(pid, &status, 0);
+            pid = 0;
+        }
+        ~StopAgent() { stop(); }
+    } guard{agent};
+    std::string env_path = root + "/run/overlay/subnet.env";
+    bool written = eventually([&] { return !file_text(env_path).empty(); });
+    CHECK(written);
+    CHECK(file_text(env_path) ==
+          "FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_SUBNET=10.244.1.1/24\nFLANNEL_MTU=1500\n"
+          "FLANNEL_IPMASQ=true\n");
+    leases = run_podnet(root, {"overlay", "leases", "--network-config", net, "--json"});
+    REQUIRE_MESSAGE(leases.exit_code == 0, leases.err);
+    json held = json::parse(leases.out);
+    REQUIRE(held.size() == 1);
+    CHECK(held[0]["subnet"] == "10.244.1.0/24");
+    CHECK(held[0]["PublicIP"] == "192.168.77.1");
+
+    // The lease changes (another node took the subnet while this one's record went): at its next
+    // renewal the agent takes another subnet, and subnet.env follows.
+    std::string store = root + "/state/overlay/leases.json";
+    auto doc = json::parse(file_text(store));
+    doc["leases"]["10.244.1.0-24"]["PublicIP"] = "192.168.77.9";
+    doc["leases"]["10.244.1.0-24"]["expiration_ms"] = 99999999999999;
+    REQUIRE(
+        sh("printf '%s' '" + doc.dump() + "' > " + store + ".new && mv " + store + ".new " + store)
+            .exit_code == 0);
+    CHECK(eventually([&] {
+        return file_text(env_path).find("FLANNEL_SUBNET=10.244.2.1/24\n") != std::string::npos;
+    }));
+
+    guard.stop();
+    std::string agent_log = file_text(log);
+    CHECK_MESSAGE(WIFEXITED(guard.status), agent_log);
+    CHECK_MESSAGE(WEXITSTATUS(guard.status) == 0, agent_log);
+    CHECK(agent_log.find("No such file or directory") == std::string::npos);
+    CHECK(agent_log.find("EnableNFTables") == std::string::npos);  // false: nothing to say
+
+    CHECK(run_podnet(root, {"network", "rm", "podnet"}).exit_code == 0);
+    CHECK(sh("nft delete table inet podnet_overlay && ip link del pnu0").exit_code == 0);
     CHECK(leftovers(root).empty());
 }

@@ -363,3 +363,33 @@ TEST_CASE("attachment state round-trips through its JSON") {
     REQUIRE_FALSE(bad);
     CHECK(bad.error().message.starts_with("attachment state /run/x.json: "));
 }
+
+TEST_CASE("parse_request: runtimeConfig.ips, the ips capability, as static addresses") {
+    auto r = parse_request(env_for("ADD"),
+                           conf({{"subnet6", "fd78::/64"},
+                                 {"runtimeConfig", {{"ips", {"10.78.0.50", "fd78::50/64"}}}}}));
+    REQUIRE(r);
+    REQUIRE(r->config.ip);
+    CHECK(r->config.ip->str() == "10.78.0.50");
+    REQUIRE(r->config.ip6);
+    CHECK(r->config.ip6->str() == "fd78::50");
+    auto cidr =
+        parse_request(env_for("ADD"), conf({{"runtimeConfig", {{"ips", {"10.78.1.2/16"}}}}}));
+    REQUIRE(cidr);
+    CHECK(cidr->config.ip->str() == "10.78.1.2");  // host-local's form, with the length
+    CHECK_FALSE(cidr->config.ip6);
+
+    auto outside = config_error({{"runtimeConfig", {{"ips", {"10.79.0.5"}}}}});
+    CHECK(outside.code == invalid_network_config);
+    CHECK(outside.msg ==
+          "runtimeConfig.ips[0]: 10.79.0.5 is outside the network's subnet 10.78.0.0/16");
+    CHECK(
+        config_error({{"runtimeConfig", {{"ips", {"10.78.0.5", "10.78.0.6"}}}}}).msg ==
+        "runtimeConfig.ips[1]: a second IPv4 address (10.78.0.6 after 10.78.0.5); one per family");
+    CHECK(config_error({{"runtimeConfig", {{"ips", {"fd78::5"}}}}}).msg ==
+          "runtimeConfig.ips[0]: fd78::5 is IPv6, and the network has no \"subnet6\"");
+    CHECK(config_error({{"runtimeConfig", {{"ips", "10.78.0.5"}}}}).msg ==
+          "runtimeConfig.ips must be an array, not string");
+    CHECK(config_error({{"runtimeConfig", {{"ips", {"bogus"}}}}})
+              .msg.starts_with("runtimeConfig.ips[0]: "));
+}

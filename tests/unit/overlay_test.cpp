@@ -69,8 +69,8 @@ TEST_CASE("flannel's network config: defaults and validation") {
               .find("10.244.0.0/24 is too small for /24 subnets") != std::string::npos);
     CHECK(config_error(R"({"Network": "10.244.0.0/16", "SubnetLen": 31})")
               .find("subnet length /31 is out of range") != std::string::npos);
-    CHECK(config_error(R"({"Network": "10.244.0.0/16", "Backend": {"Type": "ipip"}})")
-              .find("Backend.Type: unknown backend \"ipip\"") != std::string::npos);
+    CHECK(config_error(R"({"Network": "10.244.0.0/16", "Backend": {"Type": "gre"}})")
+              .find("Backend.Type: unknown backend \"gre\"") != std::string::npos);
     CHECK(config_error(R"({"Network": "10.244.0.1/16"})").find("host bits set") !=
           std::string::npos);
     CHECK(config_error(R"({"Network": "10.244.0.0/16", "SubnetMin": "10.244.1.7"})")
@@ -78,10 +78,142 @@ TEST_CASE("flannel's network config: defaults and validation") {
     CHECK(config_error(R"({"Network": "10.244.0.0/16", "SubnetMax": "10.245.0.0"})")
               .find("outside") != std::string::npos);
     CHECK(config_error(R"({"Network": "10.244.0.0/16", "Backend": {"Type": "vxlan", "VNI": 0}})")
-              .find("VNI 0 is out of range") != std::string::npos);
+              .find("net.json: Backend.VNI: out of range (1-16777215)") != std::string::npos);
     CHECK(config_error(R"({"Netwrok": "10.244.0.0/16"})").find("Netwrok: unknown key") !=
           std::string::npos);
     CHECK(config_error("{").find("net.json: not a JSON object") == 0);
+}
+
+TEST_CASE("every key of flannel's net-conf.json is honoured or refused with its reason") {
+    // kube-flannel.yml's own net-conf.json.
+    auto k = config_of(
+        R"({"Network": "10.244.0.0/16", "EnableNFTables": false, "Backend": {"Type": "vxlan"}})");
+    CHECK(k.network.str() == "10.244.0.0/16");
+    CHECK(k.notes.empty());
+    // Everything flannel's vxlan backend reads on Linux, and EnableNFTables true.
+    auto all = config_of(R"({"EnableIPv4": true, "EnableIPv6": false, "Network": "10.50.0.0/16",
+        "SubnetLen": 25, "SubnetMin": "10.50.1.0", "SubnetMax": "10.50.9.0", "EnableNFTables": true,
+        "Networks": [], "IPv6Networks": null,
+        "Backend": {"Type": "vxlan", "VNI": 4, "Port": 4789, "MTU": 1400, "GBP": false,
+                    "Learning": false, "DirectRouting": true, "MacPrefix": "0E-2A"}})");
+    CHECK(all.subnet_len == 25);
+    CHECK(all.subnet_min.str() == "10.50.1.0");
+    CHECK(all.subnet_max.str() == "10.50.9.0");
+    CHECK(all.vni == 4);
+    CHECK(all.port == 4789);
+    CHECK(all.mtu == 1400);
+    CHECK(all.direct_routing);
+    REQUIRE(all.notes.size() == 2);
+    CHECK(all.notes[0] ==
+          "Backend.MacPrefix: not read by podnet's vxlan backend (flannel reads it "
+          "on Windows or in its other backends), ignored");
+    CHECK(all.notes[1] == "EnableNFTables: podnet always uses nftables, accepted");
+    // Keys match without regard to case, as Go's encoding/json (flannel's decoder) does.
+    auto lower = config_of(R"({"network": "10.60.0.0/16", "backend": {"type": "host-gw"}})");
+    CHECK(lower.backend == Backend::host_gw);
+    // flannel's default backend is udp; podnet's is vxlan, and it says so.
+    auto bare = config_of(R"({"Network": "10.70.0.0/16"})");
+    CHECK(bare.backend == Backend::vxlan);
+    REQUIRE(bare.notes.size() == 1);
+    CHECK(bare.notes[0].find("flannel's default is udp") != std::string::npos);
+
+    // An IPv6-only cluster, flannel's way: its IPv6* keys; the IPv4 ones are ignored (noted).
+    auto v6 = config_of(R"({"EnableIPv4": false, "EnableIPv6": true, "Network": "10.1.0.0/16",
+        "IPv6Network": "fd20::/56", "IPv6SubnetLen": 64, "IPv6SubnetMin": "fd20:0:0:10::",
+        "IPv6SubnetMax": "fd20:0:0:20::", "Backend": {"Type": "vxlan"}})");
+    CHECK(v6.network.str() == "fd20::/56");
+    CHECK(v6.subnet_len == 64);
+    CHECK(v6.subnet_min.str() == "fd20:0:0:10::");
+    CHECK(v6.capacity() == 17);
+    REQUIRE(v6.notes.size() == 1);
+    CHECK(v6.notes[0] == "Network: ignored (EnableIPv4 is false), as flannel does");
+    // flannel's IPv6 default: /64, or two bits below a network longer than /62.
+    CHECK(config_of(R"({"EnableIPv4": false, "EnableIPv6": true, "IPv6Network": "fd30::/120"})")
+              .subnet_len == 122);
+
+    CHECK(config_error(
+              R"({"Network": "10.1.0.0/16", "EnableIPv6": true, "IPv6Network": "fd::/48"})") ==
+          "net.json: EnableIPv6: with EnableIPv4: dual-stack clusters are not supported (for an "
+          "IPv6 cluster set EnableIPv4 false)");
+    CHECK(config_error(R"({"EnableIPv4": false, "EnableIPv6": true})") ==
+          "net.json: IPv6Network: required with EnableIPv6 (the IPv6 cluster CIDR)");
+    CHECK(
+        config_error(R"({"EnableIPv4": false, "EnableIPv6": true, "IPv6Network": "10.0.0.0/8"})") ==
+        "net.json: IPv6Network: not an IPv6 network");
+    CHECK(config_error(R"({"EnableIPv4": false, "Network": "10.1.0.0/16"})")
+              .starts_with("net.json: EnableIPv4: false, and EnableIPv6 is not true"));
+    CHECK(config_error(R"({"Networks": ["10.1.0.0/16", "10.2.0.0/16"]})") ==
+          "net.json: Networks: several cluster networks (flannel's MultiClusterCIDR) are not "
+          "supported; give one Network");
+    CHECK(config_error(R"({"Network": "10.1.0.0/16", "Backend": {"Type": "vxlan", "GBP": true}})")
+              .starts_with("net.json: Backend.GBP: VXLAN Group Based Policy is not supported"));
+    CHECK(config_error(
+              R"({"Network": "10.1.0.0/16", "Backend": {"Type": "vxlan", "Learning": true}})")
+              .starts_with("net.json: Backend.Learning: a learning VTEP is not supported"));
+    CHECK(config_error(R"({"Network": "10.1.0.0/16", "Backend": {"Type": "wireguard",
+        "PSK": "x", "ListenPort": 51820}})") ==
+          "net.json: Backend.Type: flannel's \"wireguard\" backend is not supported by podnet "
+          "(vxlan, host-gw or udp)");
+    CHECK(config_error(R"({"Network": "10.1.0.0/16", "EnableNFTables": "yes"})") ==
+          "net.json: EnableNFTables: must be true or false");
+    CHECK(config_error(R"({"Network": "10.1.0.0/16", "Backend": {"Type": "vxlan", "Bogus": 1}})") ==
+          "net.json: Backend.Bogus: unknown key");
+}
+
+TEST_CASE("[overlay] mirrors flannel's keys in snake_case") {
+    auto error_of = [](const std::string& toml) {
+        auto p = parse_config(toml, "podnet.toml");
+        if (!p) return p.error().message;
+        auto o = overlay_config_from(p->overlay);
+        return o ? std::string() : o.error().message;
+    };
+    auto p = parse_config(
+        "[overlay]\nenable_ipv4 = false\nenable_ipv6 = true\nipv6_network = \"fd40::/48\"\n"
+        "ipv6_subnet_len = 64\nipv6_subnet_min = \"fd40:0:0:5::\"\nipv6_subnet_max = "
+        "\"fd40:0:0:8::\"\nenable_nftables = true\ngbp = false\nlearning = false\n",
+        "podnet.toml");
+    REQUIRE_MESSAGE(p, p.error().message);
+    auto c = overlay_config_from(p->overlay);
+    REQUIRE_MESSAGE(c, c.error().message);
+    CHECK(c->network.str() == "fd40::/48");
+    CHECK(c->capacity() == 4);
+    REQUIRE(c->notes.size() == 1);
+    CHECK(c->notes[0] == "enable_nftables: podnet always uses nftables, accepted");
+    auto again = parse_config(config_to_toml(*p), "again.toml");
+    REQUIRE_MESSAGE(again, again.error().message);
+    CHECK(overlay_config_from(again->overlay)->network.str() == "fd40::/48");
+    CHECK(error_of("[overlay]\nnetwork = \"10.1.0.0/16\"\nenable_ipv6 = true\n") ==
+          "[overlay] enable_ipv6: with EnableIPv4: dual-stack clusters are not supported (for an "
+          "IPv6 cluster set enable_ipv4 false)");
+    CHECK(error_of("[overlay]\nnetwork = \"10.1.0.0/16\"\ngbp = true\n")
+              .starts_with("[overlay] gbp: VXLAN Group Based Policy is not supported"));
+}
+
+TEST_CASE("subnet.env as flannel writes it: the gateway address with the subnet's length") {
+    auto c = config_of(R"({"Network": "10.244.0.0/16"})");
+    Lease own;
+    own.subnet = *parse_prefix("10.244.1.0/24", false);
+    CHECK(subnet_env(c, own, 1450, true) ==
+          "FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_SUBNET=10.244.1.1/24\nFLANNEL_MTU=1450\n"
+          "FLANNEL_IPMASQ=true\n");
+    auto v6 = config_of(R"({"EnableIPv4": false, "EnableIPv6": true, "IPv6Network": "fd20::/56"})");
+    own.subnet = *parse_prefix("fd20:0:0:3::/64", false);
+    CHECK(subnet_env(v6, own, 1430, true) ==
+          "FLANNEL_IPV6_NETWORK=fd20::/56\nFLANNEL_IPV6_SUBNET=fd20:0:0:3::1/64\nFLANNEL_MTU=1430\n"
+          "FLANNEL_IPMASQ=true\n");
+    CHECK(subnet_env_path("/run/podnet") == "/run/podnet/overlay/subnet.env");
+}
+
+TEST_CASE("file store: a fresh root's missing directories are made (agent and leases by hand)") {
+    podnet::test::TempDir dir;
+    FileLeaseStore store(dir.path + "/state/overlay/leases.json",
+                         config_of(R"({"Network": "10.244.0.0/16"})"));
+    auto list = store.list();
+    REQUIRE_MESSAGE(list, list.error().message);
+    CHECK(list->leases.empty());
+    auto lease = store.acquire(request("192.168.1.2"));
+    REQUIRE_MESSAGE(lease, lease.error().message);
+    CHECK(lease->subnet.str() == "10.244.1.0/24");
 }
 
 TEST_CASE("podnet.toml's [overlay]: the same config, errors naming the key") {
@@ -115,8 +247,8 @@ TEST_CASE("podnet.toml's [overlay]: the same config, errors naming the key") {
     };
     CHECK(error_of("[overlay]\nbackend = \"vxlan\"\n") ==
           "[overlay] network: required (the cluster CIDR)");
-    CHECK(error_of("[overlay]\nnetwork = \"10.1.0.0/16\"\nbackend = \"ipip\"\n")
-              .starts_with("[overlay] backend: unknown backend \"ipip\""));
+    CHECK(error_of("[overlay]\nnetwork = \"10.1.0.0/16\"\nbackend = \"gre\"\n")
+              .starts_with("[overlay] backend: unknown backend \"gre\""));
     CHECK(error_of("[overlay]\nnetwork = \"10.1.0.0/33\"\n").starts_with("[overlay] network:"));
     CHECK(error_of("[overlay]\nnetwork = \"10.1.0.0/24\"\nsubnet_len = 24\n")
               .find("10.1.0.0/24 is too small for /24 subnets") != std::string::npos);
