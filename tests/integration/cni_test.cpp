@@ -528,14 +528,15 @@ TEST_CASE("sandbox create on cni:NAME: found as podnet cni finds it; --ip is the
 
     // No plugin declares ips: refused before any plugin runs, nothing left.
     auto c = w.podnet(
-        {"sandbox", "create", "--name", "c", "--network", "cni:noips", "--ip", "10.94.0.50"});
+        {"sandbox", "create", "--name", "nocap", "--network", "cni:noips", "--ip", "10.94.0.50"});
     CHECK(c.exit_code == 1);
     CHECK_MESSAGE(c.err.find("network cni:noips: static address 10.94.0.50 needs the \"ips\" "
                              "capability, and no plugin of " +
                              w.conf_dir + "/30-noips.conflist declares it") != std::string::npos,
                   c.err);
     CHECK(std::count(c.err.begin(), c.err.end(), '\n') == 1);
-    CHECK(w.podnet({"sandbox", "inspect", "c"}).exit_code != 0);
+    // (a name that is no hex prefix: "c" could match another sandbox's id)
+    CHECK(w.podnet({"sandbox", "inspect", "nocap"}).exit_code != 0);
     CHECK(host_local_leases(w.root + "/host-local/noips") == 0);
     CHECK(sh("ip link show cni4").exit_code != 0);  // bridge never ran
 

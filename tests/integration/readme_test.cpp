@@ -147,11 +147,11 @@ void check_markdown(const std::string& relative_path) {
     std::string script = script_for(blocks, console);
 
     std::string root = make_temp_dir("pn-readme");
-    auto r = run_program({"/bin/sh", "-c", "cd \"$PODNET_SRC\" && " + script},
-                         {.env = {"PATH=" + bin_dir() + ":/usr/sbin:/usr/bin:/sbin:/bin",
-                                  "PODNET_ROOT=" + root, "PODNET_SRC=" + source_dir(),
-                                  "NO_COLOR=1"},
-                          .timeout_ms = 240000});
+    RunOptions options;
+    options.env = {"PATH=" + bin_dir() + ":/usr/sbin:/usr/bin:/sbin:/bin", "PODNET_ROOT=" + root,
+                   "PODNET_SRC=" + source_dir(), "NO_COLOR=1"};
+    options.timeout_ms = 240000;
+    auto r = run_program({"/bin/sh", "-c", "cd \"$PODNET_SRC\" && " + script}, options);
     INFO(relative_path);
     CHECK_MESSAGE(r.exit_code == 0, "exit " << r.exit_code << "\n--- stdout\n"
                                             << r.out << "\n--- stderr\n"
