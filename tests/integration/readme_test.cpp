@@ -216,6 +216,45 @@ TEST_CASE("the ellipsis in README output stands for any text") {
     CHECK_FALSE(line_matches("a…c", "a-b"));
 }
 
+TEST_CASE("README blocks: sh runs, console lines are commands and their output, markers apply") {
+    const std::string markdown =
+        "text\n"
+        "```sh\n"
+        "echo one\n"
+        "```\n"
+        "<!-- not run: needs two machines -->\n"
+        "```sh\n"
+        "reboot\n"
+        "```\n"
+        "<!-- file: /tmp/x.toml -->\n"
+        "```toml\n"
+        "a = 1\n"
+        "```\n"
+        "```console\n"
+        "$ echo two \\\n"
+        "  three\n"
+        "two three\n"
+        "$ true\n"
+        "```\n"
+        "```yaml\n"
+        "kind: List\n"
+        "```\n";
+    auto blocks = fenced_blocks(markdown);
+    REQUIRE(blocks.size() == 5);
+    CHECK(blocks[1].skip_reason == " needs two machines -->");
+    CHECK(blocks[2].file == "/tmp/x.toml");
+    std::vector<ConsoleCommand> console;
+    std::string script = script_for(blocks, console);
+    CHECK(script.find("echo one") != std::string::npos);
+    CHECK(script.find("reboot") == std::string::npos);
+    CHECK(script.find("cat > '/tmp/x.toml'") != std::string::npos);
+    CHECK(script.find("kind: List") == std::string::npos);
+    REQUIRE(console.size() == 2);
+    CHECK(console[0].command == "echo two \\\n  three");
+    CHECK(console[0].expected == std::vector<std::string>{"two three"});
+    CHECK(console[1].expected.empty());
+}
+
 // /tmp private too: examples write their files there. And /var/lib, where a state root that an
 // example forgot to redirect would land (podnet-cni's default is /var/lib/podnet-cni): an example
 // must not change this machine.
