@@ -255,9 +255,9 @@ TEST_CASE("README blocks: sh runs, console lines are commands and their output, 
     CHECK(console[1].expected.empty());
 }
 
-// /tmp private too: examples write their files there. And /var/lib, where a state root that an
-// example forgot to redirect would land (podnet-cni's default is /var/lib/podnet-cni): an example
-// must not change this machine.
+// /tmp private too: examples write their files there. And /var/lib, where state that an example
+// does not redirect lands (podnet-cni's /var/lib/podnet-cni, host-local's /var/lib/cni of the
+// reference conflist): an example must not change this machine.
 struct PrivateTmp {
     PrivateTmp() {
         REQUIRE(::mount("tmpfs", "/tmp", "tmpfs", 0, "mode=1777") == 0);
