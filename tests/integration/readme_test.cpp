@@ -8,8 +8,10 @@
 //                its output: each must equal the real line, where `…` stands for any text;
 //   `<!-- not run: WHY -->` on the line before a fence skips that block (say why);
 //   `<!-- file: PATH -->` on the line before a fence writes the block to PATH first.
-// Other blocks (toml, yaml, text, …) are not run. Commands run from the source directory; /tmp
-// is a private tmpfs here, so examples write their files there.
+// Other blocks (toml, yaml, text, …) are not run. Commands run from the source directory with
+// build/bin first on PATH, PODNET_ROOT set to a fresh root and NO_COLOR=1; /tmp, /run and
+// /var/lib are private tmpfs mounts here, so examples write their files under /tmp. A console
+// command's output is its stdout and stderr together.
 
 #include <sys/mount.h>
 
@@ -35,6 +37,13 @@ struct Block {
     std::string file;         // from <!-- file: ... -->
 };
 
+// Without the spaces either side (support's trim() takes only trailing ones).
+std::string strip(const std::string& s) {
+    size_t a = s.find_first_not_of(" \t");
+    size_t b = s.find_last_not_of(" \t");
+    return a == std::string::npos ? std::string() : s.substr(a, b - a + 1);
+}
+
 std::vector<Block> fenced_blocks(const std::string& markdown) {
     std::vector<Block> blocks;
     std::istringstream in(markdown);
@@ -50,7 +59,7 @@ std::vector<Block> fenced_blocks(const std::string& markdown) {
             if (previous.starts_with("<!-- not run:"))
                 b.skip_reason = previous.substr(13);
             else if (previous.starts_with("<!-- file:"))
-                b.file = trim(previous.substr(10, previous.rfind("-->") - 10));
+                b.file = strip(previous.substr(10, previous.rfind("-->") - 10));
             blocks.push_back(b);
             open = &blocks.back();
         } else if (open != nullptr && line.starts_with("```")) {
@@ -97,12 +106,19 @@ std::string script_for(const std::vector<Block>& blocks, std::vector<ConsoleComm
     for (const auto& b : blocks) {
         if (!b.skip_reason.empty()) continue;
         if (!b.file.empty()) {
+            // Only into the private /tmp: a README must not write into the source tree or the
+            // machine.
+            const bool under_tmp = b.file.starts_with("/tmp/") &&
+                                   b.file.find("..") == std::string::npos &&
+                                   b.file.find('\'') == std::string::npos;
+            REQUIRE_MESSAGE(under_tmp, "line " << b.line << ": <!-- file: " << b.file
+                                               << " --> must name a file under /tmp");
             script += "mkdir -p \"$(dirname '" + b.file + "')\"\ncat > '" + b.file +
                       "' <<'README_FILE_EOF'\n" + b.text + "README_FILE_EOF\n";
             continue;
         }
         if (b.lang == "sh" || b.lang == "shell" || b.lang == "bash") {
-            script += "# README line " + std::to_string(b.line) + "\n" + b.text;
+            script += "printf '@@readme-block " + std::to_string(b.line) + "@@\\n'\n" + b.text;
         } else if (b.lang == "console") {
             auto lines = lines_of(b.text);
             for (size_t i = 0; i < lines.size(); ++i) {
@@ -117,7 +133,9 @@ std::string script_for(const std::vector<Block>& blocks, std::vector<ConsoleComm
                 while (c.command.ends_with("\\") && i + 1 < lines.size())
                     c.command += "\n" + lines[++i];
                 size_t k = console.size();
-                script += "printf '@@readme %zu@@\\n'\n" + c.command + " 2>&1\n";
+                // Braces, not a subshell: an `export` in the README carries on to what follows.
+                // The redirection covers the whole line (`a || b` too).
+                script += "printf '@@readme %zu@@\\n'\n{ " + c.command + "\n} 2>&1\n";
                 script += "printf '@@readme-end@@\\n'\n";
                 script.replace(script.rfind("%zu"), 3, std::to_string(k));
                 console.push_back(c);
@@ -137,6 +155,21 @@ std::vector<std::string> output_of(const std::string& out, size_t k) {
     return lines_of(out.substr(a, b == std::string::npos ? std::string::npos : b - a));
 }
 
+// Where a script that stopped early (set -e) stopped: the last console command or sh block that
+// started, as "README.md:LINE".
+std::string failed_at(const std::string& out, const std::vector<ConsoleCommand>& console) {
+    size_t command = out.rfind("@@readme ");
+    size_t block = out.rfind("@@readme-block ");
+    if (command == std::string::npos && block == std::string::npos) return "the first command";
+    if (block != std::string::npos && (command == std::string::npos || block > command))
+        return "the sh block at line " +
+               out.substr(block + 15, out.find("@@", block + 15) - block - 15);
+    size_t k = std::stoul(out.substr(command + 9));
+    if (out.find("@@readme-end@@", command) != std::string::npos)
+        return "what followed line " + std::to_string(console[k].line);
+    return "`" + console[k].command + "` (line " + std::to_string(console[k].line) + ")";
+}
+
 void check_markdown(const std::string& relative_path) {
     std::ifstream in(source_dir() + "/" + relative_path);
     REQUIRE_MESSAGE(in.good(), relative_path);
@@ -147,15 +180,19 @@ void check_markdown(const std::string& relative_path) {
     std::string script = script_for(blocks, console);
 
     std::string root = make_temp_dir("pn-readme");
-    RunOptions options;
-    options.env = {"PATH=" + bin_dir() + ":/usr/sbin:/usr/bin:/sbin:/bin", "PODNET_ROOT=" + root,
-                   "PODNET_SRC=" + source_dir(), "NO_COLOR=1"};
-    options.timeout_ms = 240000;
-    auto r = run_program({"/bin/sh", "-c", "cd \"$PODNET_SRC\" && " + script}, options);
+    auto r =
+        run_program({"/bin/sh", "-c", "cd \"$PODNET_SRC\" && " + script},
+                    {.env = {"PATH=" + bin_dir() + ":/usr/sbin:/usr/bin:/sbin:/bin",
+                             "PODNET_ROOT=" + root, "PODNET_SRC=" + source_dir(), "NO_COLOR=1"},
+                     .only_env = false,
+                     .stdin_text = {},
+                     .timeout_ms = 240000});
     INFO(relative_path);
-    CHECK_MESSAGE(r.exit_code == 0, "exit " << r.exit_code << "\n--- stdout\n"
-                                            << r.out << "\n--- stderr\n"
-                                            << r.err);
+    CHECK_MESSAGE(r.exit_code == 0, relative_path << ": " << failed_at(r.out, console)
+                                                  << " ended the script with exit " << r.exit_code
+                                                  << "\n--- stdout\n"
+                                                  << r.out << "\n--- stderr\n"
+                                                  << r.err);
     for (size_t k = 0; k < console.size(); ++k) {
         auto actual = output_of(r.out, k);
         const auto& c = console[k];
@@ -164,8 +201,7 @@ void check_markdown(const std::string& relative_path) {
             same = line_matches(c.expected[i], actual[i]);
         std::string shown;
         for (const auto& l : actual) shown += "  " + l + "\n";
-        CHECK_MESSAGE(same, relative_path << ":" << c.line << ": `" << c.command
-                                          << "` printed:\n"
+        CHECK_MESSAGE(same, relative_path << ":" << c.line << ": `" << c.command << "` printed:\n"
                                           << shown);
     }
 }
@@ -180,10 +216,57 @@ TEST_CASE("the ellipsis in README output stands for any text") {
     CHECK_FALSE(line_matches("a…c", "a-b"));
 }
 
-// /tmp private too: examples write their files there.
+TEST_CASE("README blocks: sh runs, console lines are commands and their output, markers apply") {
+    const std::string markdown =
+        "text\n"
+        "```sh\n"
+        "echo one\n"
+        "```\n"
+        "<!-- not run: needs two machines -->\n"
+        "```sh\n"
+        "reboot\n"
+        "```\n"
+        "<!-- file: /tmp/x.toml -->\n"
+        "```toml\n"
+        "a = 1\n"
+        "```\n"
+        "```console\n"
+        "$ echo two \\\n"
+        "  three\n"
+        "two three\n"
+        "$ true\n"
+        "```\n"
+        "```yaml\n"
+        "kind: List\n"
+        "```\n";
+    auto blocks = fenced_blocks(markdown);
+    REQUIRE(blocks.size() == 5);
+    CHECK(blocks[1].skip_reason == " needs two machines -->");
+    CHECK(blocks[2].file == "/tmp/x.toml");
+    std::vector<ConsoleCommand> console;
+    std::string script = script_for(blocks, console);
+    CHECK(script.find("echo one") != std::string::npos);
+    CHECK(script.find("reboot") == std::string::npos);
+    CHECK(script.find("cat > '/tmp/x.toml'") != std::string::npos);
+    CHECK(script.find("kind: List") == std::string::npos);
+    REQUIRE(console.size() == 2);
+    CHECK(console[0].command == "echo two \\\n  three");
+    CHECK(console[0].expected == std::vector<std::string>{"two three"});
+    CHECK(console[1].expected.empty());
+}
+
+// /tmp private too: examples write their files there. And /var/lib, where state that an example
+// does not redirect lands (podnet-cni's /var/lib/podnet-cni, host-local's /var/lib/cni of the
+// reference conflist): an example must not change this machine.
 struct PrivateTmp {
-    PrivateTmp() { REQUIRE(::mount("tmpfs", "/tmp", "tmpfs", 0, "mode=1777") == 0); }
-    ~PrivateTmp() { ::umount2("/tmp", MNT_DETACH); }
+    PrivateTmp() {
+        REQUIRE(::mount("tmpfs", "/tmp", "tmpfs", 0, "mode=1777") == 0);
+        REQUIRE(::mount("tmpfs", "/var/lib", "tmpfs", 0, "mode=755") == 0);
+    }
+    ~PrivateTmp() {
+        ::umount2("/var/lib", MNT_DETACH);
+        ::umount2("/tmp", MNT_DETACH);
+    }
 };
 
 TEST_CASE("README.md: every example runs as written") {
