@@ -17,7 +17,9 @@ constexpr HelpOption json_only[] = {{"json", 0, "", "print JSON instead of a tab
 
 constexpr HelpOption sandbox_create_options[] = {
     {"name", 0, "N", "a name for the sandbox (unique; an id prefix also names it)"},
-    {"hostname", 0, "H", "the pod's host name (default: the first 12 hex of the id)"},
+    {"hostname", 0, "H",
+     "the pod's host name (default: the sandbox name, which defaults to the first 12 hex of the "
+     "id)"},
     {"namespace", 'n', "NS", "the NetworkPolicy namespace of the pod (default: default)"},
     {"label", 'l', "KEY=VALUE", "a pod label for NetworkPolicy selectors (repeatable)"},
     {"network", 0, "NAME|none|cni:NAME",
