@@ -30,7 +30,10 @@ bool is_dns_subdomain(std::string_view s) {
 }
 
 std::string quoted(std::string_view s) {
-    return "\"" + std::string(s) + "\"";
+    std::string out = "\"";  // appended: see parse_prefix in ip.cpp (GCC bug 105329)
+    out += s;
+    out += '"';
+    return out;
 }
 
 }  // namespace
