@@ -258,8 +258,9 @@ int main(int argc, char** argv) {
 
     auto med = [](const std::vector<double>& v) { return percentile(v, 0.5); };
     json out = {
-        {"benchmark", "the CLI at the prompt: pod create + rm with one host port vs netavark and "
-                      "the CNI chain; start-up; CPU per create"},
+        {"benchmark",
+         "the CLI at the prompt: pod create + rm with one host port vs netavark and "
+         "the CNI chain; start-up; CPU per create"},
         {"rounds", rounds},
         {"date", podnet::now_rfc3339()},
         {"podnet_cli",
@@ -285,8 +286,9 @@ int main(int argc, char** argv) {
         out["netavark_over_podnet_cli"] = med(nv_total) / med(cli_total);
     }
     if (have_chain) {
-        out["cni_chain"] = {
-            {"add", stats(chain_add)}, {"del", stats(chain_del)}, {"add_plus_del", stats(chain_total)}};
+        out["cni_chain"] = {{"add", stats(chain_add)},
+                            {"del", stats(chain_del)},
+                            {"add_plus_del", stats(chain_total)}};
         out["cni_chain_over_podnet_cli"] = med(chain_total) / med(cli_total);
     }
     std::ofstream(argv[2]) << out.dump(2) << "\n";

@@ -1,4 +1,5 @@
 #include "cli/cni_plugin.hpp"
+#include "common/text.hpp"
 
 #include <fcntl.h>
 #include <linux/nsfs.h>
@@ -102,12 +103,11 @@ bool is_supported(std::string_view version) {
     return std::ranges::find(supported_versions, version) != supported_versions.end();
 }
 
-std::string supported_list(bool quoted) {
+std::string supported_list(bool in_quotes) {
     std::string out = "[";
     for (size_t i = 0; i < supported_versions.size(); ++i) {
         if (i > 0) out += " ";
-        out += quoted ? "\"" + std::string(supported_versions[i]) + "\""
-                      : std::string(supported_versions[i]);
+        out += in_quotes ? quoted(supported_versions[i]) : std::string(supported_versions[i]);
     }
     return out + "]";
 }

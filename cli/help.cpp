@@ -2,6 +2,7 @@
 // man page, and the bash and zsh completion scripts.
 
 #include "cli/help.hpp"
+#include "common/text.hpp"
 
 #include <algorithm>
 #include <string>
@@ -812,7 +813,7 @@ std::string shell_tables() {
     std::string out = "    case \"$cmd_path\" in\n";
     for (const auto& c : table) {
         if (is_group(c)) continue;
-        std::string arm = "\"" + std::string(c.path) + "\"";
+        std::string arm = quoted(c.path);
         std::string_view aliases = c.aliases;
         std::string_view group = c.path.substr(0, c.path.find(' '));
         while (!aliases.empty()) {

@@ -1,4 +1,5 @@
 #include "cni-runner/conf.hpp"
+#include "common/text.hpp"
 
 #include <dirent.h>
 #include <sys/stat.h>
@@ -17,7 +18,7 @@ using nlohmann::json;
 namespace {
 
 std::string in_quotes(std::string_view text) {
-    return "\"" + std::string(text) + "\"";
+    return quoted(text);
 }
 
 // "source: what" — or just "what" for bytes that came from nowhere in particular.

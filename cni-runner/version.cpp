@@ -1,4 +1,5 @@
 #include "cni-runner/version.hpp"
+#include "common/text.hpp"
 
 #include <algorithm>
 #include <charconv>
@@ -18,7 +19,7 @@ const std::vector<std::string>& supported_versions() {
 
 Result<Semver> parse_semver(std::string_view text) {
     auto bad = [&](std::string_view why) {
-        return fail("\"" + std::string(text) + "\" is not a version (" + std::string(why) + ")");
+        return fail(quoted(text) + " is not a version (" + std::string(why) + ")");
     };
     // libcni's ParseVersion takes one to three dot-separated numbers; missing parts are zero.
     int parts[3] = {0, 0, 0};

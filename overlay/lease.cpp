@@ -1,4 +1,5 @@
 #include "overlay/lease.hpp"
+#include "common/text.hpp"
 
 #include <algorithm>
 #include <chrono>
@@ -18,10 +19,10 @@ std::string subnet_key(const IpPrefix& subnet) {
 
 Result<IpPrefix> parse_subnet_key(std::string_view key) {
     auto dash = key.rfind('-');
-    if (dash == std::string_view::npos) return fail("\"" + std::string(key) + "\" is not ADDR-LEN");
+    if (dash == std::string_view::npos) return fail(quoted(key) + " is not ADDR-LEN");
     std::string text = std::string(key.substr(0, dash)) + "/" + std::string(key.substr(dash + 1));
     auto p = parse_prefix(text, true);
-    if (!p) return fail("\"" + std::string(key) + "\": " + p.error().message);
+    if (!p) return fail(quoted(key) + ": " + p.error().message);
     return *p;
 }
 

@@ -1,5 +1,7 @@
 #include "portmap/portmap.hpp"
+#include "common/text.hpp"
 
+#include <netinet/in.h>
 #include <sys/socket.h>
 
 #include <algorithm>
@@ -52,7 +54,7 @@ std::vector<std::string_view> split(std::string_view text, char sep) {
 Result<uint16_t> parse_port(std::string_view text) {
     if (text.empty()) return fail("missing port number");
     if (text.find_first_not_of("0123456789") != std::string_view::npos)
-        return fail("\"" + std::string(text) + "\" is not a port number");
+        return fail(quoted(text) + " is not a port number");
     // Digits only; more than 5 of them is out of range whatever they are.
     if (text.size() > 5) return fail("port " + std::string(text) + " is out of range (1-65535)");
     unsigned value = 0;
@@ -184,7 +186,7 @@ Result<std::vector<PortMapping>> parse_port_mapping(std::string_view text) {
         auto ip = parse_ip(*ip_text);
         if (!ip) return bad("bad host IP: " + ip.error().message);
         if (bracketed && !ip->is_v6())
-            return bad("\"" + std::string(*ip_text) + "\" in brackets is not an IPv6 address");
+            return bad(quoted(*ip_text) + " in brackets is not an IPv6 address");
         host_ip = *ip;
     }
     auto container = parse_range(ports.back());
@@ -309,6 +311,37 @@ std::string portmap_base_script() {
         " masquerade\n"
         "add rule inet podnet postrouting ip6 saddr @masq_subnets6 ip6 daddr != @subnets6"
         " masquerade\n";
+}
+
+std::vector<NftSetElement> pod_port_elements(const PodPorts& pod) {
+    std::string comment = owner_comment(pod.sandbox_id);
+    std::vector<NftSetElement> out;
+    for (const auto& m : pod.mappings) {
+        uint8_t proto = m.protocol == "udp" ? IPPROTO_UDP : IPPROTO_TCP;
+        for (const auto& addr : {pod.pod_ipv4, pod.pod_ipv6}) {
+            if (!addr) continue;
+            bool v4 = addr->is_v4();
+            auto bytes = [](const IpAddress& a) {
+                return std::span<const uint8_t>(a.bytes.data(), a.size());
+            };
+            NftSetElement e;
+            e.comment = comment;
+            append_nft_field(e.data, bytes(*addr));
+            append_nft_port(e.data, m.container_port);
+            append_nft_u8(e.key, proto);
+            if (!m.host_ip || (m.host_ip->family == addr->family && is_unspecified(*m.host_ip))) {
+                e.set = v4 ? ports4 : ports6;
+            } else if (m.host_ip->family == addr->family) {
+                e.set = v4 ? bound_ports4 : bound_ports6;
+                append_nft_field(e.key, bytes(*m.host_ip));
+            } else {
+                continue;
+            }
+            append_nft_port(e.key, m.host_port);
+            out.push_back(std::move(e));
+        }
+    }
+    return out;
 }
 
 std::string add_pod_ports_script(const PodPorts& pod) {

@@ -16,6 +16,7 @@
 
 #include "common/ip.hpp"
 #include "common/result.hpp"
+#include "nft/elements.hpp"
 #include "nft/nft.hpp"
 
 namespace podnet {
@@ -74,6 +75,10 @@ struct PodPorts {            // one sandbox's mappings towards its addresses
 // that now points at another pod (different data) fails the transaction (File exists) instead of
 // being deleted. Needs the pod's addresses; without them see remove_sandbox_ports.
 [[nodiscard]] std::string remove_pod_ports_script(const PodPorts& pod);
+// The same elements as add_pod_ports_script, in the kernel's byte layout for NftElementWriter
+// (table inet podnet; NftElementOp::add publishes them, ::remove unpublishes).
+[[nodiscard]] std::vector<NftSetElement> pod_port_elements(const PodPorts& pod);
+inline constexpr const char* portmap_table = "podnet";
 // A network's subnet into the pod-subnet set (hairpin, and excluded as a masquerade target) and,
 // when `masquerade`, the set of subnets whose traffic leaving them is masqueraded.
 [[nodiscard]] std::string add_network_script(const IpPrefix& subnet, bool masquerade);

@@ -1,5 +1,10 @@
 #include "sandbox/networking.hpp"
 
+// glibc's <netinet/in.h> first: <linux/netfilter.h> after it does not define struct in_addr again.
+#include <netinet/in.h>
+
+#include <linux/netfilter.h>
+
 #include <unistd.h>
 
 #include <chrono>
@@ -297,13 +302,16 @@ Result<void> SandboxNetworking::publish(const SandboxRecord& record,
         if (!given) start = static_cast<uint16_t>(*port == range.last ? range.first : *port + 1);
         if (auto r = claim(record, m, rollback); !r) return r;
     }
-    auto nft = NftContext::shared();
+    // The elements go to the kernel as bytes (nft/elements.hpp): libnftables would cost this
+    // command more than all its other work.
+    auto nft = NftElementWriter::shared();
     if (!nft) return std::unexpected(nft.error());
-    PodPorts pod = pod_ports(record, mappings);
-    if (auto r = (*nft)->run(add_pod_ports_script(pod)); !r)
+    auto elements = pod_port_elements(pod_ports(record, mappings));
+    if (auto r = (*nft)->apply(NFPROTO_INET, portmap_table, elements, NftElementOp::add); !r)
         return wrap(r.error(), "publish ports");
-    rollback.push([pod] {
-        if (auto n = NftContext::shared()) (void)(*n)->run(remove_pod_ports_script(pod));
+    rollback.push([elements] {
+        if (auto n = NftElementWriter::shared())
+            (void)(*n)->apply(NFPROTO_INET, portmap_table, elements, NftElementOp::remove);
     });
     return {};
 }
@@ -312,8 +320,9 @@ void SandboxNetworking::unpublish(const SandboxRecord& record,
                                   const std::vector<PortMapping>& mappings,
                                   std::vector<Error>& errors) {
     if (mappings.empty()) return;
-    if (auto nft = NftContext::shared()) {
-        if (auto r = (*nft)->run(remove_pod_ports_script(pod_ports(record, mappings))); !r)
+    if (auto nft = NftElementWriter::shared()) {
+        auto elements = pod_port_elements(pod_ports(record, mappings));
+        if (auto r = (*nft)->apply(NFPROTO_INET, portmap_table, elements, NftElementOp::remove); !r)
             errors.push_back(r.error());
     } else {
         errors.push_back(nft.error());

@@ -1,4 +1,5 @@
 #include "sandbox/policy_enforcement.hpp"
+#include "common/text.hpp"
 
 #include <charconv>
 
@@ -78,7 +79,7 @@ Result<policy::NamedPort> parse_named_port(std::string_view text) {
     unsigned number = 0;
     auto [ptr, ec] = std::from_chars(rest.data(), rest.data() + rest.size(), number);
     if (ec != std::errc() || ptr != rest.data() + rest.size() || number == 0 || number > 65535)
-        return fail(context + "\"" + std::string(rest) + "\" is not a port number (1-65535)");
+        return fail(context + quoted(rest) + " is not a port number (1-65535)");
     port.port = static_cast<uint16_t>(number);
     bool name_ok = port.name.size() <= 15;
     bool letter = false;

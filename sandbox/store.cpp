@@ -1,4 +1,5 @@
 #include "sandbox/store.hpp"
+#include "common/text.hpp"
 
 #include <unistd.h>
 
@@ -101,7 +102,7 @@ Result<std::vector<std::string>> SandboxStore::list_ids() const {
 }
 
 Result<std::string> SandboxStore::resolve(std::string_view ref) const {
-    std::string quoted = "\"" + std::string(ref) + "\"";
+    std::string name = quoted(ref);
     if (ref.empty()) return fail("sandbox \"\": empty reference");
     if (is_hex_id(ref) && path_exists(record_path(ref))) return std::string(ref);
     if (ref.find('/') == std::string_view::npos) {
@@ -120,9 +121,9 @@ Result<std::string> SandboxStore::resolve(std::string_view ref) const {
     }
     if (count == 1) return match;
     if (count > 1)
-        return fail("sandbox " + quoted + ": ambiguous, matches " + std::to_string(count) +
+        return fail("sandbox " + name + ": ambiguous, matches " + std::to_string(count) +
                     " sandbox ids");
-    return fail("sandbox " + quoted + ": no such sandbox");
+    return fail("sandbox " + name + ": no such sandbox");
 }
 
 Result<LockedRecord> SandboxStore::lock_and_load(std::string_view ref) const {

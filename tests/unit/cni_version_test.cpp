@@ -1,6 +1,7 @@
 #include <doctest/doctest.h>
 
 #include "cni-runner/version.hpp"
+#include "common/text.hpp"
 
 using namespace podnet;
 using namespace podnet::cni;
@@ -63,7 +64,7 @@ TEST_CASE("parse_semver") {
                             "a.b.c", "99999999999.0.0", " 1.0.0"}) {
         auto r = parse_semver(bad);
         CHECK_MESSAGE(!r, bad);
-        if (!r) CHECK(r.error().message.starts_with("\"" + std::string(bad) + "\""));
+        if (!r) CHECK(r.error().message.starts_with(quoted(bad)));
     }
     CHECK(Semver{0, 4, 0} < Semver{1, 0, 0});
     CHECK(Semver{0, 3, 1} > Semver{0, 3, 0});

@@ -12,6 +12,7 @@
 
 #include "cli/cli.hpp"
 #include "cli/help.hpp"
+#include "common/text.hpp"
 #include "tests/support/command.hpp"
 
 using namespace podnet::cli;
@@ -227,8 +228,8 @@ TEST_CASE("the completion scripts know every command, sub-command and flag") {
     for (const auto& c : help_table()) {
         CAPTURE(c.path);
         if (!is_group(c)) {
-            CHECK(bash.find("\"" + std::string(c.path) + "\"") != std::string::npos);
-            CHECK(zsh.find("\"" + std::string(c.path) + "\"") != std::string::npos);
+            CHECK(bash.find(podnet::quoted(c.path)) != std::string::npos);
+            CHECK(zsh.find(podnet::quoted(c.path)) != std::string::npos);
         }
         for (const auto& o : c.options)
             CHECK(bash.find("--" + std::string(o.flag)) != std::string::npos);
