@@ -1,6 +1,7 @@
 // Sandbox lifecycle: create, inspect, list, stop, remove.
 
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "common/fault.hpp"
@@ -29,12 +30,35 @@ namespace {
 // podnet-pause next to podnet (the build tree), else where `make install` puts it relative to
 // podnet's bin directory (<prefix>/libexec/podnet), so an installed podnet needs no config.
 // The install layout is tried only when the build tree's place is empty.
-std::string default_pause_binary() {
+//
+// The directory comes from /proc/self/exe, which names the file by its path from the mount
+// namespace's root. In a chroot (a debootstrap root, as a fresh-machine check uses) a process
+// that entered a new mount namespace can see there the path from the real root
+// ("/var/tmp/x/root/src/build/bin/podnet"); then the shortest tail of it that is the very same
+// file here (device and inode) is the path that works.
+std::string own_directory() {
     char exe[4096];
     ssize_t n = ::readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (n <= 0) return "podnet-pause";
+    if (n <= 0) return {};
     std::string path(exe, static_cast<size_t>(n));
-    std::string dir = path.substr(0, path.rfind('/') + 1);
+    struct stat self {};
+    if (::stat("/proc/self/exe", &self) == 0) {
+        for (size_t at = 0; at != std::string::npos; at = path.find('/', at + 1)) {
+            struct stat st {};
+            std::string tail = path.substr(at);
+            if (::stat(tail.c_str(), &st) == 0 && st.st_dev == self.st_dev &&
+                st.st_ino == self.st_ino) {
+                path = tail;
+                break;
+            }
+        }
+    }
+    return path.substr(0, path.rfind('/') + 1);
+}
+
+std::string default_pause_binary() {
+    std::string dir = own_directory();
+    if (dir.empty()) return "podnet-pause";
     std::string beside = dir + "podnet-pause";
     if (::access(beside.c_str(), X_OK) == 0) return beside;
     std::string installed = dir + PODNET_PAUSE_FROM_BINDIR;
