@@ -161,9 +161,11 @@ Result<SandboxInfo> Runtime::create_sandbox(const SandboxSpec& spec) {
     record.network = *network ? (*network)->name : "none";
     if (on_cni) {
         record.network.clear();
-        for (const auto& name : spec.cni_networks)
-            record.network +=
-                (record.network.empty() ? "" : ",") + std::string(cni_network_prefix) + name;
+        for (const auto& name : spec.cni_networks) {
+            if (!record.network.empty()) record.network += ',';
+            record.network += cni_network_prefix;
+            record.network += name;
+        }
     }
     record.created = now_rfc3339();
     const std::string& id = record.id;
