@@ -623,7 +623,11 @@ std::string global_usage() {
     std::string out = "usage: " + std::string(global_synopsis) + "\n";
     for (const auto& c : table) {
         if (c.path.find(' ') != std::string_view::npos) continue;
-        if (!c.section.empty()) out += "\n" + std::string(c.section) + ":\n";
+        if (!c.section.empty()) {
+            out += '\n';  // appended: "\n" + std::string(...) trips g++ 12 -O3 (GCC 105329)
+            out += c.section;
+            out += ":\n";
+        }
         if (!is_group(c)) {
             append_columns(out, c.path, c.summary, 22);
             continue;

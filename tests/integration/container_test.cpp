@@ -328,8 +328,7 @@ TEST_CASE("ps lists running containers, -a all of them; old exited ones are forg
 
     // 32 exited containers are kept per sandbox; each run forgets older ones, logs included.
     for (int i = 0; i < 33; ++i)
-        REQUIRE(run_in(root, "pod", {"--name", "j" + std::to_string(i)}, {"/bin/true"}).exit_code ==
-                0);
+        REQUIRE(run_in(root, "pod", {"--name", numbered("j", i)}, {"/bin/true"}).exit_code == 0);
     all = ps_names(root, "pod", true);
     CHECK_FALSE(has(all, "done"));
     CHECK_FALSE(has(all, "old"));

@@ -340,9 +340,9 @@ TEST_CASE("live updates: no connection both old and new policy deny gets through
     std::string srv = pod_ip(root, "srv");
     // An echo server on 80, 81 and 82 (socat from Debian, forking per connection).
     for (int port : {80, 81, 82}) {
-        auto r = run_podnet(
-            root, {"run", "srv", "-d", "--", "/usr/bin/socat",
-                   "TCP-LISTEN:" + std::to_string(port) + ",fork,reuseaddr", "EXEC:/bin/cat"});
+        auto r =
+            run_podnet(root, {"run", "srv", "-d", "--", "/usr/bin/socat",
+                              numbered("TCP-LISTEN:", port) + ",fork,reuseaddr", "EXEC:/bin/cat"});
         REQUIRE_MESSAGE(r.exit_code == 0, r.err);
     }
     int cli_ns = open_netns(inspect_sandbox(root, "cli")["namespaces"]["net"]);
@@ -412,12 +412,11 @@ spec:
     for (int round = 0; round < 8; ++round) {
         allow("[{port: 80}]");
         allow("[{port: 80, endPort: 81}]");  // changed in place
-        create_sandbox(root, {"--name", "x" + std::to_string(round), "--namespace", "live",
-                              "--label", "role=cli"});
+        create_sandbox(
+            root, {"--name", numbered("x", round), "--namespace", "live", "--label", "role=cli"});
         auto r = run_podnet(root, {"policy", "rm", "allow", "-n", "live"});
         REQUIRE_MESSAGE(r.exit_code == 0, r.err);
-        REQUIRE(run_podnet(root, {"sandbox", "rm", "-f", "x" + std::to_string(round)}).exit_code ==
-                0);
+        REQUIRE(run_podnet(root, {"sandbox", "rm", "-f", numbered("x", round)}).exit_code == 0);
     }
     stop = true;
     hammer.join();

@@ -214,7 +214,7 @@ TEST_CASE("20 parallel creates and removes all succeed") {
     std::vector<std::thread> threads;
     for (int i = 0; i < n; ++i)
         threads.emplace_back([&, i] {
-            creates[i] = run_podnet(root, {"sandbox", "create", "--name", "p" + std::to_string(i)});
+            creates[i] = run_podnet(root, {"sandbox", "create", "--name", numbered("p", i)});
         });
     for (auto& t : threads) t.join();
     for (int i = 0; i < n; ++i) CHECK_MESSAGE(creates[i].exit_code == 0, creates[i].err);
@@ -225,7 +225,7 @@ TEST_CASE("20 parallel creates and removes all succeed") {
     threads.clear();
     for (int i = 0; i < n; ++i)
         threads.emplace_back([&, i] {
-            removes[i] = run_podnet(root, {"sandbox", "rm", "-f", "p" + std::to_string(i)});
+            removes[i] = run_podnet(root, {"sandbox", "rm", "-f", numbered("p", i)});
         });
     for (auto& t : threads) t.join();
     for (int i = 0; i < n; ++i) CHECK_MESSAGE(removes[i].exit_code == 0, removes[i].err);

@@ -39,6 +39,13 @@ CommandResult run_podnet(const std::string& root, const std::vector<std::string>
 
 std::string trim(std::string s);
 
+// prefix followed by n: numbered("node", 3) is "node3". (Not `"node" + std::to_string(n)`: g++ 12
+// at -O3 reports a false -Wrestrict on a literal prepended to a temporary, GCC bug 105329.)
+inline std::string numbered(std::string prefix, long n) {
+    prefix += std::to_string(n);
+    return prefix;
+}
+
 }  // namespace podnet::test
 
 namespace podnet::test {

@@ -11,6 +11,7 @@
 
 #include "common/fs.hpp"
 #include "common/ip.hpp"
+#include "tests/support/command.hpp"
 #include "tests/support/temp_dir.hpp"
 
 using namespace podnet;
@@ -462,7 +463,7 @@ TEST_CASE("concurrent processes never hand out one address twice") {
             Ipam ipam(dir.path, "test");
             int status = 0;
             for (int i = 0; i < each; ++i)
-                if (!ipam.allocate(r, "p" + std::to_string(p) + "-" + std::to_string(i)))
+                if (!ipam.allocate(r, podnet::test::numbered("p", p) + "-" + std::to_string(i)))
                     status = 1;
             ::_exit(status);
         }

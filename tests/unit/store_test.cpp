@@ -24,7 +24,7 @@ SandboxRecord record(const std::string& id, const std::string& name) {
     r.created = "2026-11-28T00:00:00.000000000Z";
     ContainerRecord c;
     c.id = std::string(64, 'c');
-    c.name = "c";
+    c.name = std::string(1, 'c');  // not = "c": g++ 12 -O3 false -Wrestrict (GCC 105329)
     c.command = {"sh", "-c", "x"};
     c.exit_code = 3;
     r.containers.push_back(c);
