@@ -8,6 +8,7 @@
 #include <linux/netlink.h>
 #include <sys/socket.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <memory>
@@ -110,7 +111,16 @@ void element_message(BatchBuilder& b, int msg, uint16_t flags, uint32_t seq, uin
     b.end_message(m);
 }
 
+std::atomic<bool> deleted_anything{false};
+
 }  // namespace
+
+void note_nft_deletion() {
+    deleted_anything = true;
+}
+bool nft_deleted_anything() {
+    return deleted_anything;
+}
 
 void append_nft_field(std::vector<uint8_t>& out, std::span<const uint8_t> field) {
     out.insert(out.end(), field.begin(), field.end());
@@ -167,6 +177,7 @@ Result<NftElementWriter*> NftElementWriter::shared() {
 Result<void> NftElementWriter::apply(uint8_t family, std::string_view table,
                                      std::span<const NftSetElement> elements, NftElementOp op) {
     if (elements.empty()) return {};
+    if (op == NftElementOp::remove) note_nft_deletion();
     uint32_t first = seq_;
     auto batch = encode_nft_element_batch(family, table, elements, op, first);
     size_t messages = elements.size() * (op == NftElementOp::remove ? 2 : 1);

@@ -47,6 +47,12 @@ enum class NftElementOp {
                                                             std::span<const NftSetElement> elements,
                                                             NftElementOp op, uint32_t first_seq);
 
+// Whether this process has sent nftables a transaction that deletes (elements, rules, sets,
+// tables). After one, the last close of a netfilter netlink socket waits for the kernel to free
+// what was deleted (an RCU grace period, 10-15 ms here); see cli/podnet_main.cpp.
+void note_nft_deletion();
+[[nodiscard]] bool nft_deleted_anything();
+
 // A NETLINK_NETFILTER socket in the caller's network namespace.
 class NftElementWriter {
   public:

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "common/unique_fd.hpp"
+#include "nft/elements.hpp"
 
 namespace podnet {
 
@@ -154,6 +155,8 @@ Result<void> NftContext::run(const std::string& script) {
         start = end + 1;
     }
     if (empty) return {};
+    for (const char* verb : {"delete ", "flush ", "destroy "})
+        if (script.find(verb) != std::string::npos) note_nft_deletion();
     auto r = execute(script, true);
     if (!r) return std::unexpected(r.error());
     return {};
