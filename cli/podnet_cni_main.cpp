@@ -12,6 +12,7 @@
 #include <string>
 
 #include "cli/cni_plugin.hpp"
+#include "nft/socket_release.hpp"
 
 namespace {
 
@@ -38,29 +39,6 @@ std::optional<std::string> read_stdin() {
         if (n == 0) return text;
         text.append(buf, static_cast<size_t>(n));
     }
-}
-
-// After an nftables transaction that deleted anything, the kernel makes whoever drops the last
-// reference to an nfnetlink socket wait for an RCU grace period (nf_tables flushes its destroy
-// work on NETLINK_URELEASE): ~10-15 ms here, and any nft socket closed within that time, even by
-// another process, pays it. The runtime waits for this process; so a child inherits the sockets,
-// lets go of stdout at once, and holds them until this process has exited, paying the wait where
-// nobody waits for it. (A failed fork only costs the wait.)
-void hand_over_netlink_sockets() {
-    int pipe_fds[2];
-    if (::pipe2(pipe_fds, O_CLOEXEC) != 0) return;
-    pid_t pid = ::fork();
-    if (pid == 0) {
-        int null = ::open("/dev/null", O_RDWR | O_CLOEXEC);
-        for (int fd = 0; fd < 3; ++fd) ::dup2(null, fd);
-        ::close(pipe_fds[1]);
-        char c;
-        // Returns at end of file: when the parent, the only writer, has exited.
-        while (::read(pipe_fds[0], &c, 1) < 0 && errno == EINTR) {
-        }
-        ::_exit(0);
-    }
-    ::close(pipe_fds[0]);  // the write end stays open until exit
 }
 
 }  // namespace
@@ -102,7 +80,9 @@ int main() {
         return 1;
     }
     bool written = write_all(1, *output);
-    if (used_nft) hand_over_netlink_sockets();
+    // The runtime waits for this process: the socket-close wait is a child's
+    // (nft/socket_release.hpp).
+    if (used_nft) podnet::leave_socket_close_to_a_child();
     if (!written) return 1;
     return 0;
 }
