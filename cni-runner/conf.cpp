@@ -1,5 +1,4 @@
 #include "cni-runner/conf.hpp"
-#include "common/text.hpp"
 
 #include <dirent.h>
 #include <sys/stat.h>
@@ -10,6 +9,7 @@
 
 #include "cni-runner/version.hpp"
 #include "common/fs.hpp"
+#include "common/text.hpp"
 
 namespace podnet::cni {
 

@@ -1,11 +1,11 @@
 #include "cni-runner/version.hpp"
-#include "common/text.hpp"
 
 #include <algorithm>
 #include <charconv>
 #include <initializer_list>
 
 #include "common/ip.hpp"
+#include "common/text.hpp"
 
 namespace podnet::cni {
 

@@ -1,9 +1,10 @@
 #include "overlay/lease.hpp"
-#include "common/text.hpp"
 
 #include <algorithm>
 #include <chrono>
 #include <set>
+
+#include "common/text.hpp"
 
 namespace podnet::overlay {
 

@@ -1,5 +1,4 @@
 #include "portmap/portmap.hpp"
-#include "common/text.hpp"
 
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -8,6 +7,8 @@
 #include <cctype>
 #include <charconv>
 #include <nlohmann/json.hpp>
+
+#include "common/text.hpp"
 
 namespace podnet {
 

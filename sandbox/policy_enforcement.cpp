@@ -1,11 +1,11 @@
 #include "sandbox/policy_enforcement.hpp"
-#include "common/text.hpp"
 
 #include <charconv>
 
 #include "common/fault.hpp"
 #include "common/fs.hpp"
 #include "common/process.hpp"
+#include "common/text.hpp"
 #include "netns/sysctl.hpp"
 #include "nft/nft.hpp"
 #include "policy/compile.hpp"

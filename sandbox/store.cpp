@@ -1,9 +1,9 @@
 #include "sandbox/store.hpp"
-#include "common/text.hpp"
 
 #include <unistd.h>
 
 #include "common/fs.hpp"
+#include "common/text.hpp"
 
 namespace podnet {
 
