@@ -1,5 +1,9 @@
 #include "cli/cni_plugin.hpp"
-#include "common/text.hpp"
+
+// glibc's <netinet/in.h> first: <linux/netfilter.h> after it does not define struct in_addr again.
+#include <netinet/in.h>
+
+#include <linux/netfilter.h>
 
 #include <fcntl.h>
 #include <linux/nsfs.h>
@@ -17,10 +21,12 @@
 #include "common/file_lock.hpp"
 #include "common/fs.hpp"
 #include "common/rollback.hpp"
+#include "common/text.hpp"
 #include "common/unique_fd.hpp"
 #include "netns/netlink.hpp"
 #include "network/bridge_driver.hpp"
 #include "network/ipam.hpp"
+#include "nft/elements.hpp"
 #include "nft/nft.hpp"
 #include "portmap/conntrack.hpp"
 
@@ -683,6 +689,13 @@ Result<NftContext*> nft_context(bool& used_nft) {
     return NftContext::shared();
 }
 
+// Host-port elements go as bytes (nft/elements.hpp), as podnet's own sandboxes do: no
+// libnftables to load for an ADD or DEL of an existing network.
+Result<NftElementWriter*> element_writer(bool& used_nft) {
+    used_nft = true;
+    return NftElementWriter::shared();
+}
+
 std::string link_target(const std::string& path) {
     char buf[256];
     ssize_t n = ::readlink(path.c_str(), buf, sizeof buf - 1);
@@ -873,8 +886,11 @@ void release_attachment(const PluginConfig& c, const std::string& owner,
         mappings = state->port_mappings;
         // Elements are added only once the record has the addresses they point to.
         if (!mappings.empty() && (state->ipv4 || state->ipv6)) {
-            if (auto nft = nft_context(used_nft)) {
-                if (auto r = (*nft)->run(remove_pod_ports_script(pod_ports_of(owner, *state))); !r)
+            if (auto nft = element_writer(used_nft)) {
+                if (auto r = (*nft)->apply(NFPROTO_INET, portmap_table,
+                                           pod_port_elements(pod_ports_of(owner, *state)),
+                                           NftElementOp::remove);
+                    !r)
                     errors.push_back(r.error().message);
             } else {
                 errors.push_back(nft.error().message);
@@ -1015,10 +1031,13 @@ CniResult<std::string> cmd_add(const Request& req, bool& used_nft) {
     if (auto r = save_attachment(layout, owner, state); !r) return internal(r.error().wrap(what));
 
     if (!c.port_mappings.empty()) {
-        auto nft = nft_context(used_nft);
+        auto nft = element_writer(used_nft);
         if (!nft) return internal(nft.error().wrap(what));
-        PodPorts pod = pod_ports_of(owner, state);
-        auto added = (*nft)->run(add_pod_ports_script(pod));
+        auto elements = pod_port_elements(pod_ports_of(owner, state));
+        auto publish = [&] {
+            return (*nft)->apply(NFPROTO_INET, portmap_table, elements, NftElementOp::add);
+        };
+        auto added = publish();
         if (!added) {
             // The table may be gone under a marker that says otherwise (`nft flush ruleset`):
             // set it up again and retry once. A real conflict (an element of another owner,
@@ -1026,11 +1045,13 @@ CniResult<std::string> cmd_add(const Request& req, bool& used_nft) {
             std::string script = portmap_base_script();
             for (const auto& s : network.subnets)
                 script += add_network_script(s.subnet, network.masquerade);
-            if ((*nft)->run(script)) added = (*nft)->run(add_pod_ports_script(pod));
+            auto text = nft_context(used_nft);
+            if (text && (*text)->run(script)) added = publish();
         }
         if (!added) return internal(added.error().wrap(what + ": publish host ports"));
-        rollback.push([pod, &used_nft] {
-            if (auto n = nft_context(used_nft)) (void)(*n)->run(remove_pod_ports_script(pod));
+        rollback.push([elements, &used_nft] {
+            if (auto n = element_writer(used_nft))
+                (void)(*n)->apply(NFPROTO_INET, portmap_table, elements, NftElementOp::remove);
         });
         // Entries that predate the mapping would keep UDP flows away from the pod.
         for (const auto& m : c.port_mappings)
